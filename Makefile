@@ -1,0 +1,45 @@
+# Orca's build. `make help` lists the targets.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+CRD_DIR := deploy/kustomize/crd
+CONTROLLER_GEN := $(GO) tool controller-gen
+# Where the control-plane binaries are cached (outside the checkout, keyed by version).
+export ORCA_CACHE_DIR ?= $(HOME)/.cache/orca
+GO_TEST_FLAGS ?=
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: generate
+generate: ## Generate the deepcopy code of the CRD types (controller-gen).
+	$(CONTROLLER_GEN) object paths=./internal/api/...
+
+.PHONY: manifests
+manifests: ## Generate the CRD YAML under deploy/kustomize/crd (controller-gen).
+	rm -f $(CRD_DIR)/sirocco.cloud_*.yaml
+	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./internal/api/... output:crd:dir=$(CRD_DIR)
+	$(GO) run ./hack/crdnames $(CRD_DIR)/sirocco.cloud_tasks.yaml
+
+.PHONY: build
+build: ## Build Orca's binaries into bin/.
+	$(GO) build -o bin/ ./cmd/...
+
+.PHONY: control-plane
+control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl into the cache (once).
+	hack/control-plane.sh
+
+.PHONY: test
+test: ## Run all tests against a real kube-apiserver and nats-server (builds the control plane once).
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
+		$(GO) test -count=1 $(GO_TEST_FLAGS) ./...
+
+.PHONY: lint
+lint: ## go vet and gofmt.
+	$(GO) vet ./...
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: clean
+clean: ## Remove build output (not the control-plane cache).
+	rm -rf bin/

@@ -1,0 +1,132 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TaskSpec says what a Task runs and what starts it.
+type TaskSpec struct {
+	// Description is free text.
+	// +optional
+	Description string `json:"description,omitempty"`
+
+	// StartOnIgnition runs the Task when an ignition with one of these names fires in
+	// the Task's namespace (an Ignitor's name, or a name an external publisher fires).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	StartOnIgnition []ObjectName `json:"startOnIgnition,omitempty"`
+
+	// StartOnSuccess runs the Task when one of these Tasks succeeds.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	StartOnSuccess []ObjectName `json:"startOnSuccess,omitempty"`
+
+	// StartOnFailure runs the Task when one of these Tasks fails; a Task that names
+	// itself is retried.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	StartOnFailure []ObjectName `json:"startOnFailure,omitempty"`
+
+	// SuccessActions are the Actions run after the Task succeeds.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	SuccessActions []ObjectName `json:"successActions,omitempty"`
+
+	// FailureActions are the Actions run after the Task fails.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	FailureActions []ObjectName `json:"failureActions,omitempty"`
+
+	// Template is the Pod run to completion each time the Task starts. Its container
+	// names are checked at apply time too (see hack/crdnames).
+	// +required
+	// +kubebuilder:validation:XValidation:rule="has(self.spec) && size(self.spec.containers) > 0",message="template.spec.containers must list at least one container"
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="template.spec.restartPolicy must be Never or OnFailure: a Task's Pod runs to completion"
+	Template corev1.PodTemplateSpec `json:"template"`
+}
+
+// TaskState is whether a Task has a Pod running.
+// +kubebuilder:validation:Enum=Pending;Running
+type TaskState string
+
+const (
+	// TaskPending means the Task waits for a trigger.
+	TaskPending TaskState = "Pending"
+	// TaskRunning means at least one of the Task's Pods is active.
+	TaskRunning TaskState = "Running"
+)
+
+// TaskStatus is what Orca observed of a Task's runs.
+type TaskStatus struct {
+	// State is Pending (waiting for a trigger) or Running (at least one Pod active).
+	// +optional
+	State TaskState `json:"state,omitempty"`
+
+	// LastSuccess is when a run of the Task last succeeded.
+	// +optional
+	LastSuccess *metav1.Time `json:"lastSuccess,omitempty"`
+
+	// LastFailure is when a run of the Task last failed.
+	// +optional
+	LastFailure *metav1.Time `json:"lastFailure,omitempty"`
+
+	// FailuresCount counts the failures since the last success.
+	// +optional
+	FailuresCount int32 `json:"failuresCount"`
+
+	// Active lists the names of the Task's Pods that have not ended.
+	// +optional
+	// +listType=set
+	Active []string `json:"active,omitempty"`
+
+	// ObservedGeneration is the generation of the spec this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions explain problems starting the Task's Pods.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Task is a Pod template run to completion when an ignition fires or another Task
+// succeeds or fails.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=orca
+// +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
+// +kubebuilder:printcolumn:name="LastSuccess",type=string,JSONPath=`.status.lastSuccess`
+// +kubebuilder:printcolumn:name="LastFailure",type=string,JSONPath=`.status.lastFailure`
+// +kubebuilder:printcolumn:name="FailuresCount",type=integer,JSONPath=`.status.failuresCount`
+// +kubebuilder:printcolumn:name="Ignitors",type=string,JSONPath=`.spec.startOnIgnition`
+// +kubebuilder:printcolumn:name="OnSuccessTask",type=string,JSONPath=`.spec.startOnSuccess`
+// +kubebuilder:printcolumn:name="OnFailureTask",type=string,JSONPath=`.spec.startOnFailure`
+type Task struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   TaskSpec   `json:"spec"`
+	Status TaskStatus `json:"status,omitempty"`
+}
+
+// TaskList is a list of Tasks.
+//
+// +kubebuilder:object:root=true
+type TaskList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Task `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Task{}, &TaskList{})
+}

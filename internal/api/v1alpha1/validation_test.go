@@ -1,0 +1,133 @@
+package v1alpha1_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const validTask = `apiVersion: sirocco.cloud/v1alpha1
+kind: Task
+metadata:
+  name: t
+spec:
+  startOnIgnition: [ignitor1]
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: main
+        image: busybox
+`
+
+// TestInvalidObjectsAreRejected applies objects that break one rule each and checks
+// that the API server names the field and the reason.
+func TestInvalidObjectsAreRejected(t *testing.T) {
+	ns := namespace(t)
+	tests := []struct {
+		name     string
+		manifest string
+		want     []string
+	}{{
+		name:     "task without template",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Task\nmetadata:\n  name: t\nspec:\n  startOnIgnition: [a]\n",
+		want:     []string{"spec.template: Required value"},
+	}, {
+		name:     "task with no container",
+		manifest: strings.Replace(validTask, "      containers:\n      - name: main\n        image: busybox\n", "      containers: []\n", 1),
+		want:     []string{"spec.template", "must list at least one container"},
+	}, {
+		name:     "restartPolicy Always",
+		manifest: strings.Replace(validTask, "restartPolicy: Never", "restartPolicy: Always", 1),
+		want:     []string{"spec.template", "restartPolicy must be Never or OnFailure"},
+	}, {
+		name:     "init container with a capital",
+		manifest: strings.Replace(validTask, "      containers:", "      initContainers:\n      - name: Setup\n        image: busybox\n      containers:", 1),
+		want:     []string{"spec.template.spec.initContainers[0].name", `"Setup" is not a valid container name`},
+	}, {
+		name:     "container name too long",
+		manifest: strings.Replace(validTask, "name: main", "name: "+strings.Repeat("a", 64), 1),
+		want:     []string{"spec.template.spec.containers[0].name", "may not be more than 63"},
+	}, {
+		name:     "startOnSuccess name with underscore",
+		manifest: strings.Replace(validTask, "startOnIgnition: [ignitor1]", "startOnSuccess: [task_1]", 1),
+		want:     []string{"spec.startOnSuccess[0]", `"task_1" is not a valid object name`},
+	}, {
+		name:     "startOnFailure empty name",
+		manifest: strings.Replace(validTask, "startOnIgnition: [ignitor1]", `startOnFailure: [""]`, 1),
+		want:     []string{"spec.startOnFailure[0]", "should be at least 1 chars long"},
+	}, {
+		name:     "successActions name with capitals",
+		manifest: strings.Replace(validTask, "startOnIgnition: [ignitor1]", "successActions: [Notify]", 1),
+		want:     []string{"spec.successActions[0]", `"Notify" is not a valid object name`},
+	}, {
+		name:     "ignitor with an unusable schedule",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  scheduled: tomorrow\n",
+		want:     []string{"spec.scheduled", `"tomorrow" is not a schedule`},
+	}, {
+		name:     "ignitor with a time without zone",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  scheduled: \"2030-02-03T19:34:05\"\n",
+		want:     []string{"spec.scheduled", "is not a schedule"},
+	}, {
+		name:     "ignitor with a 4-field cron",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  scheduled: \"5 * * *\"\n",
+		want:     []string{"spec.scheduled", "is not a schedule"},
+	}, {
+		name:     "ignitor without schedule",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  data: x\n",
+		want:     []string{"spec.scheduled: Required value"},
+	}, {
+		name:     "action with no plugin",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  description: nothing\n",
+		want:     []string{"spec", "exactly one plugin must be set: webhook, nats or log"},
+	}, {
+		name:     "action with two plugins",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  log: {}\n  nats:\n    subject: a.b\n",
+		want:     []string{"spec", "exactly one plugin must be set"},
+	}, {
+		name:     "webhook with a relative url",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: /hook\n",
+		want:     []string{"spec.webhook.url", "absolute http:// or https:// URL"},
+	}, {
+		name:     "webhook header with value and valueFrom",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    headers:\n    - name: X-Token\n      value: a\n      valueFrom: {name: s, key: k}\n",
+		want:     []string{"spec.webhook.headers[0]", "set exactly one of value and valueFrom"},
+	}, {
+		name:     "nats subject with a wildcard",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  nats:\n    subject: orca.>\n",
+		want:     []string{"spec.nats.subject", "should match"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := apply(t, ns, tt.manifest)
+			require.Error(t, err, "the API server accepted an invalid object")
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+// TestValidObjectsAreAccepted guards the rules above against rejecting what is valid.
+func TestValidObjectsAreAccepted(t *testing.T) {
+	ns := namespace(t)
+	for _, manifest := range []string{
+		validTask,
+		strings.Replace(validTask, "restartPolicy: Never", "restartPolicy: OnFailure", 1),
+		strings.Replace(validTask, "startOnIgnition: [ignitor1]", "startOnSuccess: [t]\n  startOnFailure: [t]\n  successActions: [a.b-c]", 1),
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i1\nspec:\n  scheduled: \"2030-02-03T19:34:05Z\"\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i2\nspec:\n  scheduled: \"2030-02-03T19:34:05.5+01:00\"\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i3\nspec:\n  scheduled: \"5 * * * *\"\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i4\nspec:\n  scheduled: \"*/15 9-17 * * MON-FRI\"\n  timeZone: Europe/Rome\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i5\nspec:\n  scheduled: \"@hourly\"\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i6\nspec:\n  scheduled: \"@every 90s\"\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a1\nspec:\n  log: {}\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a2\nspec:\n  nats:\n    subject: alerts.orca\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a3\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 5s\n    headers:\n    - name: Authorization\n      valueFrom: {name: hook-secret, key: token}\n",
+	} {
+		_, err := apply(t, ns, manifest)
+		assert.NoError(t, err, manifest)
+	}
+}
