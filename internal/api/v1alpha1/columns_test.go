@@ -36,10 +36,10 @@ func TestKubectlGetTasksPrintsTheContractColumns(t *testing.T) {
 		[]string{"NAME", "STATE", "LASTSUCCESS", "LASTFAILURE", "FAILURESCOUNT", "IGNITORS", "ONSUCCESSTASK", "ONFAILURETASK"},
 		strings.Fields(lines[0]))
 	assert.Equal(t,
-		[]string{"task1", "Pending", "2020-02-07T16:15:14Z", "2020-02-07T16:13:32Z", "3", `["ignitor1"]`, "<none>", `["task1"]`},
-		strings.Fields(lines[1]))
-	assert.Equal(t, []string{"task2", "<none>", "<none>", "<none>", "<none>", "<none>", `["task1"]`, "<none>"},
-		strings.Fields(lines[2]))
+		[]string{"task1", "Pending", "2020-02-07T16:15:14Z", "2020-02-07T16:13:32Z", "3", `["ignitor1"]`, "", `["task1"]`},
+		columns(lines[0], lines[1]))
+	assert.Equal(t, []string{"task2", "", "", "", "", "", `["task1"]`, ""},
+		columns(lines[0], lines[2]))
 }
 
 func TestKubectlGetIgnitorsAndActionsColumns(t *testing.T) {
@@ -57,11 +57,33 @@ func TestKubectlGetIgnitorsAndActionsColumns(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 2, out)
 	assert.Equal(t, []string{"NAME", "SCHEDULED", "LASTFIRED", "NEXTFIRE"}, strings.Fields(lines[0]))
-	assert.Equal(t, []string{"ignitor1", "NOW", "2026-01-02T03:04:05Z", "<none>"}, strings.Fields(lines[1]))
+	assert.Equal(t, []string{"ignitor1", "NOW", "2026-01-02T03:04:05Z", ""}, columns(lines[0], lines[1]))
 
 	_, err = apply(t, ns, "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: notify\nspec:\n  log: {}\n")
 	require.NoError(t, err)
 	out, err = env.Kubectl(t.Context(), "get", "actions.sirocco.cloud", "-n", ns)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"NAME", "LASTRUN", "LASTERROR"}, strings.Fields(strings.Split(out, "\n")[0]))
+}
+
+// columns cuts a row of kubectl's table output at the columns of its header, so
+// that empty cells stay in place.
+func columns(header, row string) []string {
+	var starts []int
+	for i := range header {
+		if header[i] != ' ' && (i == 0 || header[i-1] == ' ') {
+			starts = append(starts, i)
+		}
+	}
+	out := make([]string, len(starts))
+	for i, start := range starts {
+		end := len(row)
+		if i+1 < len(starts) {
+			end = min(starts[i+1], len(row))
+		}
+		if start < len(row) {
+			out[i] = strings.TrimSpace(row[start:end])
+		}
+	}
+	return out
 }

@@ -1,0 +1,261 @@
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options say how to reach NATS. The zero value connects to nats://127.0.0.1:4222.
+type Options struct {
+	// URLs of the NATS servers, comma-separated or one per element.
+	URLs []string
+	// Name identifies the connection in the server's monitoring.
+	Name string
+
+	// User and Password, or Token, or an NKeySeedFile, or a CredsFile (JWT + seed).
+	User, Password string
+	Token          string
+	NKeySeedFile   string
+	CredsFile      string
+
+	// TLS: a CA file to trust, and a client certificate and key for mutual TLS.
+	TLSCAFile, TLSCertFile, TLSKeyFile string
+	// TLSConfig, when set, is used as is.
+	TLSConfig *tls.Config
+
+	// Stream is the JetStream stream's name; default "ORCA".
+	Stream string
+
+	// Logger receives connection events; default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultURL is where NATS is looked for when no URL is given.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// DefaultStream is the stream's default name.
+const DefaultStream = "ORCA"
+
+// Bus is a connection to NATS JetStream that publishes and consumes Orca's events.
+type Bus struct {
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream string
+	log    *slog.Logger
+}
+
+// Connect connects to NATS, reconnecting forever with backoff when the connection
+// drops. The first connection is also retried until ctx ends, so that services can
+// start before NATS does.
+func Connect(ctx context.Context, o Options) (*Bus, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	opts, err := o.natsOptions(log)
+	if err != nil {
+		return nil, err
+	}
+	urls := strings.Join(o.urls(), ",")
+	var nc *nats.Conn
+	for attempt := 0; ; attempt++ {
+		nc, err = nats.Connect(urls, opts...)
+		if err == nil {
+			break
+		}
+		if isAuthError(err) {
+			return nil, fmt.Errorf("connect to nats %s: %w", urls, err)
+		}
+		log.Info("nats not reachable yet", "url", urls, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to nats %s: %w", urls, errors.Join(err, ctx.Err()))
+		case <-time.After(backoff(attempt, 100*time.Millisecond, 5*time.Second)):
+		}
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	stream := o.Stream
+	if stream == "" {
+		stream = DefaultStream
+	}
+	return &Bus{nc: nc, js: js, stream: stream, log: log}, nil
+}
+
+func isAuthError(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired)
+}
+
+func (o Options) urls() []string {
+	var out []string
+	for _, u := range o.URLs {
+		for p := range strings.SplitSeq(u, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []string{DefaultURL}
+	}
+	return out
+}
+
+func (o Options) natsOptions(log *slog.Logger) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(100*time.Millisecond, time.Second),
+		nats.CustomReconnectDelay(func(attempts int) time.Duration {
+			return backoff(attempts, 100*time.Millisecond, 5*time.Second)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Error("nats error", "subject", subject, "err", err)
+		}),
+	}
+	switch {
+	case o.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+	case o.NKeySeedFile != "":
+		opt, err := nats.NkeyOptionFromSeed(o.NKeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey seed %s: %w", o.NKeySeedFile, err)
+		}
+		opts = append(opts, opt)
+	case o.Token != "":
+		opts = append(opts, nats.Token(o.Token))
+	case o.User != "":
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.TLSConfig != nil {
+		opts = append(opts, nats.Secure(o.TLSConfig))
+	}
+	if o.TLSCAFile != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCAFile))
+	}
+	if o.TLSCertFile != "" || o.TLSKeyFile != "" {
+		opts = append(opts, nats.ClientCert(o.TLSCertFile, o.TLSKeyFile))
+	}
+	return opts, nil
+}
+
+// Close drains the connection: pending publishes are flushed first.
+func (b *Bus) Close() error {
+	if b.nc.IsClosed() {
+		return nil
+	}
+	return b.nc.Drain()
+}
+
+// Conn returns the underlying NATS connection, for health checks.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Healthy reports whether the connection to NATS is up.
+func (b *Bus) Healthy() error {
+	if s := b.nc.Status(); s != nats.CONNECTED {
+		return fmt.Errorf("nats connection is %s", s)
+	}
+	return nil
+}
+
+// StreamOptions configure the stream that EnsureStream creates.
+type StreamOptions struct {
+	// Replicas of the stream; default 1.
+	Replicas int
+	// DuplicateWindow for Nats-Msg-Id deduplication; default 2 minutes.
+	DuplicateWindow time.Duration
+	// MaxAge of stored events; default 7 days (0 in the config means forever).
+	MaxAge time.Duration
+	// MemoryStorage stores the stream in memory instead of files (tests only).
+	MemoryStorage bool
+}
+
+// EnsureStream creates Orca's stream (subjects orca.>) when it does not exist. It
+// is safe to call from several services at once: an existing stream is kept as it
+// is, and only checked to cover Orca's subjects.
+func (b *Bus) EnsureStream(ctx context.Context, o StreamOptions) error {
+	cfg := jetstream.StreamConfig{
+		Name:        b.stream,
+		Description: "Orca's CloudEvents: ignitions, task events and dead letters",
+		Subjects:    []string{SubjectAll},
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(o.Replicas, 1),
+		Duplicates:  o.DuplicateWindow,
+		MaxAge:      o.MaxAge,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+	}
+	if cfg.Duplicates == 0 {
+		cfg.Duplicates = 2 * time.Minute
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = 7 * 24 * time.Hour
+	}
+	if o.MemoryStorage {
+		cfg.Storage = jetstream.MemoryStorage
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := b.js.CreateStream(ctx, cfg)
+		if err == nil {
+			b.log.Info("stream created", "stream", b.stream, "replicas", cfg.Replicas, "duplicateWindow", cfg.Duplicates)
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return b.checkStream(ctx)
+		}
+		if ctx.Err() != nil || attempt >= 50 {
+			return fmt.Errorf("create stream %s: %w", b.stream, err)
+		}
+		// JetStream may still be starting (or electing a leader): try again.
+		b.log.Info("stream not created yet", "stream", b.stream, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create stream %s: %w", b.stream, ctx.Err())
+		case <-time.After(backoff(attempt, 50*time.Millisecond, 2*time.Second)):
+		}
+	}
+}
+
+func (b *Bus) checkStream(ctx context.Context) error {
+	s, err := b.js.Stream(ctx, b.stream)
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", b.stream, err)
+	}
+	if !slices.Contains(s.CachedInfo().Config.Subjects, SubjectAll) {
+		return fmt.Errorf("stream %s exists with subjects %v: it must hold %s", b.stream, s.CachedInfo().Config.Subjects, SubjectAll)
+	}
+	return nil
+}
+
+// backoff returns lo*2^attempt, capped at hi.
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo
+	for i := 0; i < attempt && d < hi; i++ {
+		d *= 2
+	}
+	return min(d, hi)
+}

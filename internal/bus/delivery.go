@@ -1,0 +1,98 @@
+package bus
+
+import (
+	"encoding/json"
+	"fmt"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/nats-io/nats.go"
+)
+
+// Delivery is one decoded event handed to a Handler. Exactly one of Ignition and
+// Task is set, by the event's type.
+type Delivery struct {
+	// Subject is the NATS subject the event was published on.
+	Subject string
+	// Event is the CloudEvent as received.
+	Event cloudevents.Event
+	// Ignition is set for TypeIgnited.
+	Ignition *Ignition
+	// Task is set for TypeTaskSucceeded and TypeTaskFailed.
+	Task *TaskEvent
+	// NumDelivered counts the deliveries of this message, this one included.
+	NumDelivered uint64
+}
+
+// Run returns the run id of the event (its id when it carries none).
+func (d *Delivery) Run() string { return runOf(d.Event) }
+
+// parse decodes a message into a Delivery, or says why it can never be used.
+func parse(subject string, header nats.Header, data []byte, maxData int) (*Delivery, error) {
+	if maxData > 0 && len(data) > maxData {
+		return nil, fmt.Errorf("message data is %d bytes, over the limit of %d", len(data), maxData)
+	}
+	e, err := decode(header, data)
+	if err != nil {
+		return nil, err
+	}
+	if maxData > 0 && len(e.Data()) > maxData {
+		return nil, fmt.Errorf("event data is %d bytes, over the limit of %d", len(e.Data()), maxData)
+	}
+	d := &Delivery{Subject: subject, Event: e}
+	switch e.Type() {
+	case TypeIgnited:
+		d.Ignition, err = parseIgnition(subject, e)
+	case TypeTaskSucceeded, TypeTaskFailed:
+		d.Task, err = parseTaskEvent(subject, e)
+	default:
+		err = fmt.Errorf("unknown event type %q", e.Type())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func parseIgnition(subject string, e cloudevents.Event) (*Ignition, error) {
+	ns, name, ok := splitSubject(subject, SubjectIgnited)
+	if !ok {
+		return nil, fmt.Errorf("type %s on subject %q: want %s.<namespace>.<name>", e.Type(), subject, SubjectIgnited)
+	}
+	if s := e.Subject(); s != "" && s != name {
+		return nil, fmt.Errorf("CloudEvent subject %q does not match the ignition name %q of NATS subject %q", s, name, subject)
+	}
+	return &Ignition{
+		ID: e.ID(), Source: e.Source(), Namespace: ns, Name: name,
+		Run: runOf(e), Data: e.Data(), Time: e.Time(),
+	}, nil
+}
+
+func parseTaskEvent(subject string, e cloudevents.Event) (*TaskEvent, error) {
+	succeeded := e.Type() == TypeTaskSucceeded
+	prefix := SubjectTaskFailed
+	if succeeded {
+		prefix = SubjectTaskSucceeded
+	}
+	ns, task, ok := splitSubject(subject, prefix)
+	if !ok {
+		return nil, fmt.Errorf("type %s on subject %q: want %s.<namespace>.<task>", e.Type(), subject, prefix)
+	}
+	var r TaskResult
+	if err := json.Unmarshal(e.Data(), &r); err != nil {
+		return nil, fmt.Errorf("task event data is not TaskResult JSON: %w", err)
+	}
+	if r.Task == "" {
+		r.Task = task
+	}
+	if r.Namespace == "" {
+		r.Namespace = ns
+	}
+	if r.Task != task || r.Namespace != ns {
+		return nil, fmt.Errorf("task event data names %s/%s but was published on %q", r.Namespace, r.Task, subject)
+	}
+	if r.Run == "" {
+		r.Run = runOf(e)
+	}
+	return &TaskEvent{ID: e.ID(), Source: e.Source(), Succeeded: succeeded, Result: r}, nil
+}
+

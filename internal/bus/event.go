@@ -1,0 +1,150 @@
+package bus
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+)
+
+// CloudEvent types and attributes of Orca's events.
+const (
+	TypeIgnited       = "cloud.sirocco.orca.ignited"
+	TypeTaskSucceeded = "cloud.sirocco.orca.task.succeeded"
+	TypeTaskFailed    = "cloud.sirocco.orca.task.failed"
+
+	// ExtensionRun is the extension attribute that carries the run id of a chain.
+	ExtensionRun = "orcarun"
+)
+
+// Subject prefixes of Orca's events.
+const (
+	SubjectAll           = "orca.>"
+	SubjectIgnited       = "orca.ignited"
+	SubjectTaskSucceeded = "orca.task.succeeded"
+	SubjectTaskFailed    = "orca.task.failed"
+	SubjectDeadLetter    = "orca.deadletter"
+)
+
+// Filters for consumers.
+var (
+	FilterIgnitions  = SubjectIgnited + ".>"
+	FilterTaskEvents = []string{SubjectTaskSucceeded + ".>", SubjectTaskFailed + ".>"}
+	FilterDeadLetter = SubjectDeadLetter + ".>"
+)
+
+// Ignition is an ignition fired in a namespace: the Tasks that list Name in
+// startOnIgnition start with Data as ORCA_DATA.
+type Ignition struct {
+	// ID is the event id; a scheduled firing uses "<ignitor uid>-<unix seconds>".
+	ID string
+	// Source is the CloudEvent source, e.g. "orca/scheduler".
+	Source    string
+	Namespace string
+	Name      string
+	// Run is the run id; empty means the event id.
+	Run  string
+	Data []byte
+	Time time.Time
+}
+
+// TaskResult is the data of a task event.
+type TaskResult struct {
+	Task       string     `json:"task"`
+	Namespace  string     `json:"namespace"`
+	Pod        string     `json:"pod"`
+	Run        string     `json:"run"`
+	Initiator  string     `json:"initiator"`
+	ExitCode   int32      `json:"exitCode"`
+	Message    string     `json:"message"`
+	Reason     string     `json:"reason,omitempty"`
+	StartedAt  *time.Time `json:"startedAt,omitempty"`
+	FinishedAt time.Time  `json:"finishedAt"`
+}
+
+// TaskEvent says that a run of a Task ended.
+type TaskEvent struct {
+	// ID is the event id: the Pod's uid.
+	ID        string
+	Source    string
+	Succeeded bool
+	Result    TaskResult
+}
+
+// Type returns the CloudEvent type of the event.
+func (e TaskEvent) Type() string {
+	if e.Succeeded {
+		return TypeTaskSucceeded
+	}
+	return TypeTaskFailed
+}
+
+// IgnitionSubject returns the subject of an ignition.
+func IgnitionSubject(namespace, name string) string {
+	return SubjectIgnited + "." + namespace + "." + name
+}
+
+// TaskSubject returns the subject of a task event.
+func TaskSubject(succeeded bool, namespace, task string) string {
+	if succeeded {
+		return SubjectTaskSucceeded + "." + namespace + "." + task
+	}
+	return SubjectTaskFailed + "." + namespace + "." + task
+}
+
+// Event returns the ignition as a CloudEvent.
+func (ig Ignition) Event() (cloudevents.Event, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(ig.ID)
+	e.SetSource(ig.Source)
+	e.SetType(TypeIgnited)
+	e.SetSubject(ig.Name)
+	if !ig.Time.IsZero() {
+		e.SetTime(ig.Time)
+	}
+	run := ig.Run
+	if run == "" {
+		run = ig.ID
+	}
+	e.SetExtension(ExtensionRun, run)
+	if err := e.SetData("text/plain", ig.Data); err != nil {
+		return e, fmt.Errorf("set ignition data: %w", err)
+	}
+	return e, e.Validate()
+}
+
+// Event returns the task event as a CloudEvent.
+func (te TaskEvent) Event() (cloudevents.Event, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(te.ID)
+	e.SetSource(te.Source)
+	e.SetType(te.Type())
+	e.SetSubject(te.Result.Task)
+	e.SetTime(te.Result.FinishedAt)
+	e.SetExtension(ExtensionRun, te.Result.Run)
+	if err := e.SetData(cloudevents.ApplicationJSON, te.Result); err != nil {
+		return e, fmt.Errorf("set task event data: %w", err)
+	}
+	return e, e.Validate()
+}
+
+// splitSubject splits "<prefix>.<namespace>.<name...>" into namespace and name; a
+// name keeps its dots.
+func splitSubject(subject, prefix string) (namespace, name string, ok bool) {
+	rest, found := strings.CutPrefix(subject, prefix+".")
+	if !found {
+		return "", "", false
+	}
+	namespace, name, ok = strings.Cut(rest, ".")
+	return namespace, name, ok && namespace != "" && name != ""
+}
+
+func runOf(e cloudevents.Event) string {
+	if v, ok := e.Extensions()[ExtensionRun]; ok {
+		if s, ok := v.(string); ok && s != "" {
+			return s
+		}
+	}
+	return e.ID()
+}
