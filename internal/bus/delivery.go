@@ -95,4 +95,3 @@ func parseTaskEvent(subject string, e cloudevents.Event) (*TaskEvent, error) {
 	}
 	return &TaskEvent{ID: e.ID(), Source: e.Source(), Succeeded: succeeded, Result: r}, nil
 }
-
