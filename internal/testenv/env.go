@@ -13,12 +13,11 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/scheme"
 )
 
 // Versions of the control plane that hack/control-plane.sh builds.
@@ -42,20 +41,6 @@ type Env struct {
 
 	env *envtest.Environment
 	dir string
-}
-
-// NewScheme returns a scheme with the Kubernetes built-in types and Orca's types.
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	must(clientgoscheme.AddToScheme(s))
-	must(orcav1.AddToScheme(s))
-	return s
-}
-
-func must(err error) {
-	if err != nil {
-		panic(err)
-	}
 }
 
 // AssetsDir returns the folder of the control-plane binaries: KUBEBUILDER_ASSETS when
@@ -107,7 +92,7 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Scheme: NewScheme(), AssetsDir: assets, dir: dir}
+	e := &Env{Scheme: scheme.New(), AssetsDir: assets, dir: dir}
 	e.env = &envtest.Environment{
 		BinaryAssetsDirectory: assets,
 		CRDInstallOptions: envtest.CRDInstallOptions{

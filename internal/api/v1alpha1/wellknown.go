@@ -1,0 +1,29 @@
+package v1alpha1
+
+// Labels, annotations, finalizer and environment variables that Orca puts on the
+// Pods it starts.
+const (
+	// LabelTask holds the name of the Task that owns the Pod (hashed when the name
+	// is longer than a label value may be); AnnotationTask holds it whole.
+	LabelTask = "orca.sirocco.cloud/task"
+	// LabelRun holds the run id (hashed when it is not a valid label value);
+	// AnnotationRun holds it whole.
+	LabelRun = "orca.sirocco.cloud/run"
+
+	AnnotationTask = "orca.sirocco.cloud/task"
+	AnnotationRun  = "orca.sirocco.cloud/run"
+	// AnnotationInitiator is the name of the ignition or Task that started the Pod.
+	AnnotationInitiator = "orca.sirocco.cloud/initiator"
+	// AnnotationEventID is the id of the event that started the Pod.
+	AnnotationEventID = "orca.sirocco.cloud/event-id"
+
+	// FinalizerCompletion keeps an Orca Pod until its completion event is stored.
+	FinalizerCompletion = "orca.sirocco.cloud/completion"
+
+	// EnvInitiator names who started the Pod: an ignition or a Task.
+	EnvInitiator = "ORCA_INITIATOR"
+	// EnvData is the ignition's data or the initiating Pod's termination message.
+	EnvData = "ORCA_DATA"
+	// EnvRun is the run id of the chain the Pod belongs to.
+	EnvRun = "ORCA_RUN"
+)

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sirocco-cloud/orca/internal/bus"
+)
+
+// Options are the settings every service takes.
+type Options struct {
+	// Kubeconfig is a kubeconfig file; empty means KUBECONFIG, then in-cluster.
+	Kubeconfig string
+	// Namespaces limits the service to these namespaces; empty means all.
+	Namespaces []string
+	// NATS says how to reach NATS.
+	NATS bus.Options
+	// Stream configures the stream when this service is the one to create it.
+	Stream bus.StreamOptions
+	// MetricsAddr and ProbeAddr are listen addresses; "0" disables either.
+	MetricsAddr, ProbeAddr string
+	// LeaderElect runs the service's controllers only in the elected replica.
+	LeaderElect bool
+	// LeaderElectionNamespace holds the Lease; default POD_NAMESPACE.
+	LeaderElectionNamespace string
+	// LogFormat is text or json.
+	LogFormat string
+}
+
+// BindFlags registers the options on fs. Values not given as flags come from the
+// environment where the contract names a variable (ORCA_NATS_URL, KUBECONFIG).
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster config)")
+	fs.Func("namespaces", "comma-separated namespaces to serve (default: all)", func(s string) error {
+		o.Namespaces = splitList(s)
+		return nil
+	})
+	fs.Func("nats-url", "NATS server URLs, comma-separated (default: $ORCA_NATS_URL, then "+bus.DefaultURL+")", func(s string) error {
+		o.NATS.URLs = splitList(s)
+		return nil
+	})
+	fs.StringVar(&o.NATS.User, "nats-user", os.Getenv("ORCA_NATS_USER"), "NATS user (env ORCA_NATS_USER)")
+	fs.StringVar(&o.NATS.Password, "nats-password", os.Getenv("ORCA_NATS_PASSWORD"), "NATS password (env ORCA_NATS_PASSWORD)")
+	fs.StringVar(&o.NATS.Token, "nats-token", os.Getenv("ORCA_NATS_TOKEN"), "NATS token (env ORCA_NATS_TOKEN)")
+	fs.StringVar(&o.NATS.NKeySeedFile, "nats-nkey-seed-file", "", "NATS nkey seed file")
+	fs.StringVar(&o.NATS.CredsFile, "nats-creds-file", "", "NATS credentials file (JWT and nkey seed)")
+	fs.StringVar(&o.NATS.TLSCAFile, "nats-tls-ca-file", "", "CA certificates to trust for NATS TLS")
+	fs.StringVar(&o.NATS.TLSCertFile, "nats-tls-cert-file", "", "client certificate for NATS mutual TLS")
+	fs.StringVar(&o.NATS.TLSKeyFile, "nats-tls-key-file", "", "client key for NATS mutual TLS")
+	fs.StringVar(&o.NATS.Stream, "nats-stream", bus.DefaultStream, "JetStream stream of Orca's events")
+	fs.IntVar(&o.Stream.Replicas, "stream-replicas", 1, "replicas of the stream when this service creates it")
+	fs.DurationVar(&o.Stream.DuplicateWindow, "stream-duplicate-window", 2*time.Minute, "duplicate window of the stream when this service creates it")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas (scheduler and watcher)")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (env POD_NAMESPACE)")
+	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+}
+
+// Complete fills what flags left empty from the environment and checks the result.
+func (o *Options) Complete() error {
+	if len(o.NATS.URLs) == 0 {
+		if env := os.Getenv("ORCA_NATS_URL"); env != "" {
+			o.NATS.URLs = splitList(env)
+		}
+	}
+	if o.LogFormat != "text" && o.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
