@@ -10,15 +10,20 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/scheme"
 )
@@ -106,6 +111,11 @@ func (o *Options) ManagerOptions(name string) manager.Options {
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptrTo(15 * time.Second),
 	}
+	opts.Cache.ByObject = map[client.Object]cache.ByObject{
+		// Orca reads only the Pods it started: caching every Pod of a cluster would
+		// cost memory for nothing.
+		&corev1.Pod{}: {Label: OrcaPods()},
+	}
 	if len(o.Namespaces) > 0 {
 		opts.Cache.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.Namespaces {
@@ -113,6 +123,15 @@ func (o *Options) ManagerOptions(name string) manager.Options {
 		}
 	}
 	return opts
+}
+
+// OrcaPods selects the Pods that Orca started.
+func OrcaPods() labels.Selector {
+	req, err := labels.NewRequirement(orcav1.LabelTask, selection.Exists, nil)
+	if err != nil {
+		panic(err)
+	}
+	return labels.NewSelector().Add(*req)
 }
 
 func ptrTo[T any](v T) *T { return &v }

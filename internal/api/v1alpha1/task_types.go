@@ -85,6 +85,12 @@ type TaskStatus struct {
 	// +listType=set
 	Active []string `json:"active,omitempty"`
 
+	// History lists the last runs that ended, newest first (at most 10).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	History []RunRecord `json:"history,omitempty"`
+
 	// ObservedGeneration is the generation of the spec this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -94,6 +100,25 @@ type TaskStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// RunRecord is one run of a Task that ended.
+type RunRecord struct {
+	// Pod that ran.
+	Pod string `json:"pod"`
+	// Run id of the chain.
+	// +optional
+	Run string `json:"run,omitempty"`
+	// Succeeded is true when every container exited 0.
+	Succeeded bool `json:"succeeded"`
+	// ExitCode of the first container that failed; -1 when none reported one.
+	// +optional
+	ExitCode int32 `json:"exitCode,omitempty"`
+	// Reason of a failure (Error, OOMKilled, Evicted, Deleted, ...).
+	// +optional
+	Reason string `json:"reason,omitempty"`
+	// FinishedAt is when the run ended.
+	FinishedAt metav1.Time `json:"finishedAt"`
 }
 
 // Task is a Pod template run to completion when an ignition fires or another Task

@@ -1,0 +1,205 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
+)
+
+// +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=pods,verbs=create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// ConsumerName is the durable consumer that all dispatchers share.
+const ConsumerName = "orca-dispatcher"
+
+// Options configure the dispatcher.
+type Options struct {
+	// Namespaces limits the dispatcher to these namespaces; empty means all.
+	Namespaces []string
+	// Concurrency is the number of events handled at once; default 32.
+	Concurrency int
+	// CreateParallelism is the number of Pods one event creates at once; default 32.
+	CreateParallelism int
+	// Consumer overrides the bus consumer settings (tests); Name and Subjects are
+	// set by the dispatcher.
+	Consumer bus.ConsumerOptions
+	// AfterCreate, when set, is called after each Pod the dispatcher created, before
+	// the event is acknowledged; tests use it to stop a dispatcher at that point.
+	AfterCreate func(pod *corev1.Pod)
+}
+
+// Dispatcher creates the Pods of the Tasks that events trigger.
+type Dispatcher struct {
+	client   client.Client
+	recorder recorder.EventRecorder
+	bus      *bus.Bus
+	opts     Options
+	log      *slog.Logger
+}
+
+// Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
+// consumes events once the cache has synced. It needs no leader: dispatchers share
+// the durable consumer, and each event goes to one of them.
+func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) error {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 32
+	}
+	if o.CreateParallelism <= 0 {
+		o.CreateParallelism = 32
+	}
+	if err := AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("index tasks: %w", err)
+	}
+	d := &Dispatcher{
+		client:   mgr.GetClient(),
+		recorder: mgr.GetEventRecorder("orca-dispatcher"),
+		bus:      b,
+		opts:     o,
+		log:      slog.Default().With("component", "dispatcher"),
+	}
+	return mgr.Add(&consumerRunnable{d: d, cache: mgr.GetCache()})
+}
+
+// subjects returns the consumer's filter: every namespace, or the given ones.
+func (o Options) subjects() []string {
+	if len(o.Namespaces) == 0 {
+		return append([]string{bus.FilterIgnitions}, bus.FilterTaskEvents...)
+	}
+	var out []string
+	for _, ns := range o.Namespaces {
+		out = append(out,
+			bus.SubjectIgnited+"."+ns+".>",
+			bus.SubjectTaskSucceeded+"."+ns+".>",
+			bus.SubjectTaskFailed+"."+ns+".>")
+	}
+	return out
+}
+
+type consumerRunnable struct {
+	d     *Dispatcher
+	cache interface {
+		WaitForCacheSync(ctx context.Context) bool
+	}
+}
+
+func (r *consumerRunnable) NeedLeaderElection() bool { return false }
+
+func (r *consumerRunnable) Start(ctx context.Context) error {
+	if !r.cache.WaitForCacheSync(ctx) {
+		return errors.New("task cache did not sync")
+	}
+	co := r.d.opts.Consumer
+	co.Name = ConsumerName
+	if len(r.d.opts.Namespaces) > 0 {
+		// A scoped dispatcher has a consumer of its own: sharing one with another
+		// scope would hand it events it must not take.
+		co.Name = ConsumerName + "-" + hash(fmt.Sprint(r.d.opts.Namespaces))[:8]
+	}
+	co.Subjects = r.d.opts.subjects()
+	co.Concurrency = r.d.opts.Concurrency
+	c, err := r.d.bus.Consume(ctx, co, r.d.handle)
+	if err != nil {
+		return err
+	}
+	r.d.log.Info("consuming events", "consumer", co.Name, "subjects", co.Subjects)
+	<-c.Done()
+	return nil
+}
+
+// handle starts the Tasks that one event triggers.
+func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
+	var (
+		ns, field, name string
+		s               = start{EventID: del.Event.ID(), Run: del.Run()}
+	)
+	switch {
+	case del.Ignition != nil:
+		ns, field, name = del.Ignition.Namespace, IndexStartOnIgnition, del.Ignition.Name
+		s.Initiator, s.Data = name, string(del.Ignition.Data)
+	case del.Task != nil:
+		r := del.Task.Result
+		ns, name = r.Namespace, r.Task
+		field = IndexStartOnFailure
+		if del.Task.Succeeded {
+			field = IndexStartOnSuccess
+		}
+		s.Initiator, s.Data = r.Task, r.Message
+	default:
+		return bus.Permanent(fmt.Errorf("event %q is neither an ignition nor a task event", del.Event.ID()))
+	}
+
+	var tasks orcav1.TaskList
+	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name}); err != nil {
+		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
+	}
+	if len(tasks.Items) == 0 {
+		d.log.Debug("event starts no task", "namespace", ns, "name", name, "index", field)
+		return nil
+	}
+	return d.startAll(ctx, tasks.Items, s)
+}
+
+// startAll creates the Pods of tasks, a bounded number at once. It fails when a
+// create failed for a reason that a retry may fix; every Pod that was created is
+// found again as AlreadyExists on the retry.
+func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start) error {
+	if len(tasks) == 1 {
+		return d.startTask(ctx, &tasks[0], s)
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, d.opts.CreateParallelism)
+	)
+	for i := range tasks {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := d.startTask(ctx, &tasks[i], s); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) error {
+	pod := buildPod(task, s)
+	err := d.client.Create(ctx, pod)
+	switch {
+	case err == nil:
+		metrics.podsCreated.Inc()
+		d.log.Info("pod created", "namespace", pod.Namespace, "pod", pod.Name, "task", task.Name,
+			"initiator", s.Initiator, "run", s.Run)
+		if d.opts.AfterCreate != nil {
+			d.opts.AfterCreate(pod)
+		}
+		return d.clearFailure(ctx, task)
+	case apierrors.IsAlreadyExists(err):
+		// A redelivered event: this Task was started by it already.
+		return nil
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
+		metrics.podsRejected.Inc()
+		return d.reportInvalid(ctx, task, pod.Name, err)
+	default:
+		return fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
+	}
+}

@@ -1,0 +1,14 @@
+// Package dispatcher starts Tasks: it consumes ignitions and task events from the
+// bus, finds the Tasks each event triggers through cache indexes, and creates
+// each Task's Pod from its template, then acknowledges the event.
+//
+// A Pod's name is derived from the Task and the event id, so a redelivered event
+// meets AlreadyExists and starts nothing twice. The Pod carries ORCA_INITIATOR,
+// ORCA_DATA and ORCA_RUN in every container (init containers too), the task and
+// run labels, an ownerReference to the Task, and the completion finalizer that the
+// watcher removes once the Pod's completion event is stored.
+//
+// A Pod that the API server rejects as invalid is reported on the Task (a Warning
+// Event and the PodsCreated condition) and not retried; any other refusal (quota,
+// throttling, a 5xx, a terminating namespace) is retried with the bus's backoff.
+package dispatcher

@@ -1,0 +1,24 @@
+package dispatcher
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var metrics = struct {
+	podsCreated  prometheus.Counter
+	podsRejected prometheus.Counter
+}{
+	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_pods_created_total",
+		Help: "Pods the dispatcher created.",
+	}),
+	podsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_pods_rejected_total",
+		Help: "Pods the API server refused as invalid.",
+	}),
+}
+
+func init() {
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected)
+}

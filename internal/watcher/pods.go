@@ -1,0 +1,131 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
+)
+
+// historySize is how many ended runs a Task's status keeps.
+const historySize = 10
+
+func controllerOptions(o Options) controller.Options {
+	return controller.Options{MaxConcurrentReconciles: o.MaxConcurrentReconciles}
+}
+
+// podReconciler reports each ended Orca Pod once, then lets it go.
+type podReconciler struct {
+	client   client.Client
+	reader   client.Reader
+	bus      *bus.Bus
+	recorder recorder.EventRecorder
+	now      func() time.Time
+}
+
+func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var pod corev1.Pod
+	if err := r.client.Get(ctx, req.NamespacedName, &pod); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !controllerutil.ContainsFinalizer(&pod, orcav1.FinalizerCompletion) {
+		return ctrl.Result{}, nil // reported already, or not ours to report
+	}
+	c, ended, wait := classify(&pod, r.now())
+	if !ended {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	task := taskOf(&pod)
+	ev := bus.TaskEvent{ID: string(pod.UID), Source: "orca/watcher", Succeeded: c.Succeeded, Result: bus.TaskResult{
+		Task: task, Namespace: pod.Namespace, Pod: pod.Name,
+		Run:       pod.Annotations[orcav1.AnnotationRun],
+		Initiator: pod.Annotations[orcav1.AnnotationInitiator],
+		ExitCode:  c.ExitCode, Message: c.Message, Reason: c.Reason,
+		FinishedAt: c.FinishedAt.UTC(),
+	}}
+	if pod.Status.StartTime != nil {
+		started := pod.Status.StartTime.UTC()
+		ev.Result.StartedAt = &started
+	}
+	if err := r.bus.PublishTaskEvent(ctx, ev); err != nil {
+		return ctrl.Result{}, err
+	}
+	slog.Info("task run ended", "namespace", pod.Namespace, "task", task, "pod", pod.Name,
+		"succeeded", c.Succeeded, "exitCode", c.ExitCode, "reason", c.Reason)
+	if err := r.record(ctx, &pod, task, c); err != nil {
+		return ctrl.Result{}, err
+	}
+	patch := client.MergeFromWithOptions(pod.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(&pod, orcav1.FinalizerCompletion)
+	if err := r.client.Patch(ctx, &pod, patch); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("remove finalizer of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// taskOf returns the name of the Task that started pod.
+func taskOf(pod *corev1.Pod) string {
+	if name := pod.Annotations[orcav1.AnnotationTask]; name != "" {
+		return name
+	}
+	if ref := metav1.GetControllerOf(pod); ref != nil {
+		return ref.Name
+	}
+	return pod.Labels[orcav1.LabelTask]
+}
+
+// record counts the run in the Task's status once: a Pod already in the history
+// was counted by an earlier try.
+func (r *podReconciler) record(ctx context.Context, pod *corev1.Pod, taskName string, c completion) error {
+	var task orcav1.Task
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		if err := r.reader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: taskName}, &task); err != nil {
+			return err
+		}
+		st := &task.Status
+		if slices.ContainsFunc(st.History, func(h orcav1.RunRecord) bool { return h.Pod == pod.Name }) {
+			return nil
+		}
+		finished := metav1.NewTime(c.FinishedAt)
+		if c.Succeeded {
+			st.LastSuccess, st.FailuresCount = &finished, 0
+		} else {
+			st.LastFailure = &finished
+			st.FailuresCount++
+		}
+		rec := orcav1.RunRecord{Pod: pod.Name, Run: pod.Annotations[orcav1.AnnotationRun], Succeeded: c.Succeeded,
+			ExitCode: c.ExitCode, Reason: c.Reason, FinishedAt: finished}
+		st.History = append([]orcav1.RunRecord{rec}, st.History...)[:min(len(st.History)+1, historySize)]
+		st.Active = slices.DeleteFunc(st.Active, func(name string) bool { return name == pod.Name })
+		st.State = orcav1.TaskPending
+		if len(st.Active) > 0 {
+			st.State = orcav1.TaskRunning
+		}
+		return r.client.Status().Update(ctx, &task)
+	})
+	if apierrors.IsNotFound(err) {
+		return nil // the Task is gone; its event is published all the same
+	}
+	if err != nil {
+		return fmt.Errorf("record run of pod %s in task %s/%s: %w", pod.Name, pod.Namespace, taskName, err)
+	}
+	if !c.Succeeded {
+		r.recorder.Eventf(&task, pod, corev1.EventTypeWarning, "RunFailed", "Run",
+			"pod %s failed: %s (exit code %d)", pod.Name, c.Reason, c.ExitCode)
+	}
+	return nil
+}
