@@ -7,6 +7,7 @@ CONTROLLER_GEN := $(GO) tool controller-gen
 # Where the control-plane binaries are cached (outside the checkout, keyed by version).
 export ORCA_CACHE_DIR ?= $(HOME)/.cache/orca
 GO_TEST_FLAGS ?=
+SERVICES := scheduler dispatcher watcher actions
 
 .PHONY: help
 help: ## Show this help.
@@ -21,6 +22,9 @@ manifests: ## Generate the CRD YAML under deploy/kustomize/crd (controller-gen).
 	rm -f $(CRD_DIR)/sirocco.cloud_*.yaml
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./internal/api/... output:crd:dir=$(CRD_DIR)
 	$(GO) run ./hack/crdnames $(CRD_DIR)/sirocco.cloud_tasks.yaml
+	for svc in $(SERVICES); do \
+		$(CONTROLLER_GEN) rbac:roleName=orca-$$svc paths=./internal/$$svc/... output:rbac:dir=deploy/kustomize/rbac/$$svc || exit 1; \
+	done
 
 .PHONY: build
 build: ## Build Orca's binaries into bin/.
@@ -34,6 +38,10 @@ control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-sche
 test: ## Run all tests against a real kube-apiserver and nats-server (builds the control plane once).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
 		$(GO) test -count=1 $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks (bus hop against core NATS, in the same run).
+	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/bus/
 
 .PHONY: lint
 lint: ## go vet and gofmt.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -68,7 +70,10 @@ func (w *webhook) Run(ctx context.Context, r Run) error {
 		if err == nil {
 			return nil
 		}
-		if !retryable(err) || attempt > retries {
+		if !retryable(err) {
+			return fmt.Errorf("webhook %s: attempt %d, not retried: %w", spec.URL, attempt, err)
+		}
+		if attempt > retries {
 			return fmt.Errorf("webhook %s: attempt %d of %d: %w", spec.URL, attempt, retries+1, err)
 		}
 		w.deps.Log.Info("webhook attempt failed, will retry", "namespace", r.Action.Namespace,
@@ -90,25 +95,39 @@ func (w *webhook) send(ctx context.Context, c cloudevents.Client, r Run, timeout
 	if cloudevents.IsACK(res) {
 		return nil
 	}
+	var answer *cehttp.Result
+	if cloudevents.ResultAs(res, &answer) {
+		body := strings.TrimPrefix(answer.Error(), strconv.Itoa(answer.StatusCode)+":")
+		return &statusError{code: answer.StatusCode, body: truncate(strings.TrimSpace(body), 256)}
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("no answer within %s: %w", timeout, res)
 	}
 	return res
 }
 
+// statusError is an answer other than 2xx.
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string {
+	msg := fmt.Sprintf("answered %d %s", e.code, http.StatusText(e.code))
+	if e.body != "" {
+		msg += ": " + e.body
+	}
+	return msg
+}
+
 // retryable reports whether another attempt may succeed: on a network error, a
 // timeout, a 5xx, 408 or 429 answer; not on any other answer.
 func retryable(err error) bool {
-	var res *cehttp.Result
-	if !cloudevents.ResultAs(err, &res) {
+	var answer *statusError
+	if !errors.As(err, &answer) {
 		return true
 	}
-	switch {
-	case res.StatusCode >= 500, res.StatusCode == http.StatusRequestTimeout, res.StatusCode == http.StatusTooManyRequests:
-		return true
-	default:
-		return false
-	}
+	return answer.code >= 500 || answer.code == http.StatusRequestTimeout || answer.code == http.StatusTooManyRequests
 }
 
 // headers resolves the header values, reading Secrets of the namespace.

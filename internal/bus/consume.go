@@ -142,7 +142,14 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consu
 // Messages fetched but not handled are released for redelivery.
 func (c *Consumer) Stop() {
 	c.stopMu.Do(func() { c.iter.Drain() })
-	<-c.done
+	select {
+	case <-c.done:
+	case <-time.After(c.opts.AckWait):
+		// Draining needs the server; without it, stop at once: what was not
+		// acked is redelivered anyway.
+		c.iter.Stop()
+		<-c.done
+	}
 }
 
 // Done is closed when the consumer has stopped.
@@ -156,7 +163,7 @@ func (c *Consumer) loop() {
 	for {
 		msg, err := c.iter.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || c.bus.nc.IsClosed() {
 				return
 			}
 			failures++

@@ -11,7 +11,8 @@
 //   - A cron expression (5 fields, or a descriptor such as @hourly or @every 10m,
 //     parsed by robfig/cron's ParseStandard) in spec.timeZone (default UTC) fires at
 //     every scheduled time strictly after the creation time. @every counts from the
-//     creation time.
+//     last firing, else from the creation time. spec.timeZone applies only to
+//     cron expressions: an RFC 3339 time carries its own offset.
 //
 // Exactly once: status.lastFired is the only record of what fired. A scheduled time
 // at or before lastFired never fires again, whatever restarts, failovers or edits
@@ -20,7 +21,8 @@
 // within its duplicate window, so a crash between the publish and the status write
 // republishes the same event and stores it once. Before publishing, the Ignitor is
 // read again from the API server (not the cache), so a stale cache cannot make a
-// time fire twice.
+// time fire twice. The stream's duplicate window (2 minutes by default) bounds
+// this: a status write that keeps failing for longer could store a time twice.
 //
 // Missed times: after downtime (or when a reconcile comes late), a cron Ignitor
 // fires only the most recent missed time, once, and a Normal Event "Skipped" says

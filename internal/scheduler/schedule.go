@@ -113,9 +113,14 @@ func (s schedule) plan(created time.Time, lastFired *time.Time, now time.Time) p
 }
 
 // latest returns the last time of sched in (after, now]; there must be one.
-// Instead of stepping from after, which may be long ago, it looks back from now
-// through growing windows.
+// @every counts from after; a calendar schedule's times are found by looking back
+// from now through growing windows instead of stepping from after, which may be
+// long ago.
 func latest(sched cron.Schedule, after, now time.Time) time.Time {
+	if d, ok := sched.(cron.ConstantDelaySchedule); ok {
+		first := sched.Next(after)
+		return first.Add(now.Sub(first) / d.Delay * d.Delay)
+	}
 	start := after
 	for w := time.Minute; w < 100*365*24*time.Hour; w *= 2 {
 		from := now.Add(-w)

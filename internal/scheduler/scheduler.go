@@ -157,12 +157,17 @@ func (r *Reconciler) fire(ctx context.Context, ign *orcav1.Ignitor, sched schedu
 	return nil
 }
 
+// maxWait bounds a requeue: timers run on the monotonic clock, so a far time is
+// checked again now and then against the wall clock (a suspended machine, a clock
+// step). A check that finds nothing due costs no API call.
+const maxWait = 10 * time.Minute
+
 // requeue asks for a reconcile at the next scheduled time.
 func (r *Reconciler) requeue(p plan) ctrl.Result {
 	if p.next.IsZero() {
 		return ctrl.Result{}
 	}
-	return ctrl.Result{RequeueAfter: max(p.next.Sub(r.now()), time.Millisecond)}
+	return ctrl.Result{RequeueAfter: min(max(p.next.Sub(r.now()), time.Millisecond), maxWait)}
 }
 
 // reportInvalid makes an unusable schedule visible; it is not retried: a spec

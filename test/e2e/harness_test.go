@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"slices"
+	"sync"
 	"strings"
 	"testing"
 	"time"
@@ -33,13 +34,16 @@ type service struct {
 	bus    *bus.Bus
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 }
 
-// stop stops the service and waits until it has stopped.
+// stop stops the service and waits until it has stopped; later calls do nothing.
 func (s *service) stop() {
-	s.cancel()
-	<-s.done
-	_ = s.bus.Close()
+	s.once.Do(func() {
+		s.cancel()
+		<-s.done
+		_ = s.bus.Close()
+	})
 }
 
 // startService starts a service against the test control plane and natsURL.
@@ -57,13 +61,7 @@ func startService(t *testing.T, natsURL, name string, setup app.Setup) *service 
 	require.NoError(t, setup(ctx, mgr, b))
 	s := &service{bus: b, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			s.stop()
-		}
-	})
+	t.Cleanup(s.stop)
 	return s
 }
 

@@ -1,0 +1,233 @@
+package actions
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
+)
+
+// +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=sirocco.cloud,resources=actions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=sirocco.cloud,resources=actions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// ConsumerName is the durable consumer that all actions services of the whole
+// cluster share; a service limited to namespaces gets ConsumerName plus a hash of
+// them, shared with the replicas of the same scope.
+const ConsumerName = "orca-actions"
+
+// RecorderName reports the Events of the actions service.
+const RecorderName = "orca-actions"
+
+// Options configure the actions service.
+type Options struct {
+	// Namespaces limits the service to these namespaces; empty means all.
+	Namespaces []string
+	// Concurrency is the number of events handled at once; default 16. The
+	// Actions of one event run concurrently.
+	Concurrency int
+	// HTTPClient sends the webhooks; the default has no overall timeout (each
+	// attempt has the Action's).
+	HTTPClient *http.Client
+	// RetryBackoff is the first wait between webhook attempts; it doubles after
+	// each one, up to 30s. Default 500ms.
+	RetryBackoff time.Duration
+	// Consumer overrides the bus consumer settings (tests); Name, Subjects and
+	// Concurrency are set by the service.
+	Consumer bus.ConsumerOptions
+	// Logger is the service's logger, also the log plugin's; default slog.Default().
+	Logger *slog.Logger
+}
+
+// service runs the Actions of task events.
+type service struct {
+	cache    client.Reader // Tasks and Actions, through the manager's cache
+	api      client.Reader // uncached: what the cache does not know yet
+	client   client.Client
+	recorder recorder.EventRecorder
+	plugins  *registry
+	opts     Options
+	log      *slog.Logger
+}
+
+// Setup adds the actions service to the manager: a runnable that consumes task
+// events once the cache has synced. It needs no leader election.
+func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) error {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = 500 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	// Make the informers known now, so that the runnable waits for their sync.
+	for _, obj := range []client.Object{&orcav1.Task{}, &orcav1.Action{}} {
+		if _, err := mgr.GetCache().GetInformer(ctx, obj); err != nil {
+			return fmt.Errorf("informer for %T: %w", obj, err)
+		}
+	}
+	log := o.Logger.With("component", "actions")
+	s := &service{
+		cache:    mgr.GetClient(),
+		api:      mgr.GetAPIReader(),
+		client:   mgr.GetClient(),
+		recorder: mgr.GetEventRecorder(RecorderName),
+		opts:     o,
+		log:      log,
+		plugins: newRegistry(Deps{
+			Reader: mgr.GetAPIReader(), Bus: b, HTTPClient: o.HTTPClient,
+			RetryBackoff: o.RetryBackoff, Log: o.Logger,
+		}),
+	}
+	return mgr.Add(&runnable{s: s, bus: b, cache: mgr.GetCache()})
+}
+
+// consumerName returns the durable consumer's name for a namespace scope.
+func consumerName(namespaces []string) string {
+	if len(namespaces) == 0 {
+		return ConsumerName
+	}
+	ns := slices.Clone(namespaces)
+	slices.Sort(ns)
+	sum := sha256.Sum256([]byte(strings.Join(slices.Compact(ns), ",")))
+	return ConsumerName + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// subjects returns the consumer's filter: every namespace, or the given ones.
+func subjects(namespaces []string) []string {
+	if len(namespaces) == 0 {
+		return slices.Clone(bus.FilterTaskEvents)
+	}
+	var out []string
+	for _, ns := range namespaces {
+		out = append(out, bus.SubjectTaskSucceeded+"."+ns+".>", bus.SubjectTaskFailed+"."+ns+".>")
+	}
+	return out
+}
+
+type runnable struct {
+	s     *service
+	bus   *bus.Bus
+	cache interface {
+		WaitForCacheSync(ctx context.Context) bool
+	}
+}
+
+// NeedLeaderElection says that every replica consumes: they share the consumer.
+func (r *runnable) NeedLeaderElection() bool { return false }
+
+// Start consumes task events until ctx ends.
+func (r *runnable) Start(ctx context.Context) error {
+	if !r.cache.WaitForCacheSync(ctx) {
+		return errors.New("cache of tasks and actions did not sync")
+	}
+	co := r.s.opts.Consumer
+	co.Name = consumerName(r.s.opts.Namespaces)
+	co.Subjects = subjects(r.s.opts.Namespaces)
+	co.Concurrency = r.s.opts.Concurrency
+	c, err := r.bus.Consume(ctx, co, r.s.handle)
+	if err != nil {
+		return fmt.Errorf("consume task events: %w", err)
+	}
+	r.s.log.Info("consuming task events", "consumer", co.Name, "subjects", co.Subjects)
+	<-c.Done()
+	return nil
+}
+
+// handle runs the Actions of one task event; it fails only when the Task cannot be
+// read or the service shuts down before the Actions ran.
+func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
+	if d.Task == nil {
+		return bus.Permanent(fmt.Errorf("event %q of type %s is not a task event", d.Event.ID(), d.Event.Type()))
+	}
+	res := d.Task.Result
+	key := types.NamespacedName{Namespace: res.Namespace, Name: res.Task}
+	var task orcav1.Task
+	if err := s.get(ctx, key, &task); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.log.Info("task of event not found, no action to run", "namespace", key.Namespace,
+				"task", key.Name, "id", d.Event.ID(), "type", d.Event.Type())
+			return nil
+		}
+		return fmt.Errorf("get task %s: %w", key, err)
+	}
+	names := task.Spec.FailureActions
+	if d.Task.Succeeded {
+		names = task.Spec.SuccessActions
+	}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() { s.runAction(ctx, &task, string(name), d) })
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// Shutting down: some Actions may not have run. Another replica gets the
+		// event again, and runs them all.
+		return fmt.Errorf("actions of task %s interrupted: %w", key, err)
+	}
+	return nil
+}
+
+// get reads through the cache and, on NotFound, from the API server: an object
+// created just before its event may not have reached the cache yet.
+func (s *service) get(ctx context.Context, key types.NamespacedName, obj client.Object) error {
+	err := s.cache.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = s.api.Get(ctx, key, obj)
+	}
+	return err
+}
+
+// runAction runs one Action and records its outcome; it never fails the event.
+func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string, d *bus.Delivery) {
+	start := time.Now()
+	var action orcav1.Action
+	if err := s.get(ctx, types.NamespacedName{Namespace: task.Namespace, Name: name}, &action); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if apierrors.IsNotFound(err) {
+			s.missing(task, name, d)
+			return
+		}
+		action.Name, action.Namespace = name, task.Namespace
+		s.finish(ctx, task, &action, "unknown", d, fmt.Errorf("read action: %w", err), start)
+		return
+	}
+	plugin, p, err := s.plugins.lookup(&action.Spec)
+	if err == nil {
+		err = p.Run(ctx, Run{Action: &action, Task: task, Delivery: d})
+	}
+	if ctx.Err() != nil {
+		// Shutting down: the event comes back, nothing to record.
+		s.log.Info("action interrupted", "namespace", task.Namespace, "action", name, "task", task.Name, "id", d.Event.ID())
+		return
+	}
+	if plugin == "" {
+		plugin = "unknown"
+	}
+	s.finish(ctx, task, &action, plugin, d, err, start)
+}

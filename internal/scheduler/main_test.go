@@ -1,0 +1,236 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/scheme"
+	"github.com/sirocco-cloud/orca/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, func(e *testenv.Env) { env = e }))
+}
+
+// attempt is one call of the scheduler's publish.
+type attempt struct {
+	ig bus.Ignition
+	at time.Time // wall clock of the call
+}
+
+// harness is a namespace, a real nats-server with Orca's stream, a consumer of
+// ignitions and a record of the scheduler's publish calls.
+type harness struct {
+	t  *testing.T
+	ns string
+	b  *bus.Bus
+
+	mu        sync.Mutex
+	attempts  []attempt
+	delivered []bus.Ignition
+	failNext  int // publish calls that store the event but report an error
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}, Name: t.Name()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{}))
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "scheduler-test-"}}
+	require.NoError(t, env.Client.Create(t.Context(), ns))
+	h := &harness{t: t, ns: ns.Name, b: b}
+
+	// One handler at a time keeps the stream's order, so that a marker published
+	// last is delivered last.
+	c, err := b.Consume(t.Context(), bus.ConsumerOptions{Name: "test-x", Subjects: []string{bus.FilterIgnitions}, Concurrency: 1},
+		func(_ context.Context, d *bus.Delivery) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.delivered = append(h.delivered, *d.Ignition)
+			return nil
+		})
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	return h
+}
+
+// publish is the scheduler's publish: it records each call, then publishes.
+func (h *harness) publish(ctx context.Context, ig bus.Ignition) error {
+	h.mu.Lock()
+	h.attempts = append(h.attempts, attempt{ig: ig, at: time.Now()})
+	fail := h.failNext > 0
+	if fail {
+		h.failNext--
+	}
+	h.mu.Unlock()
+	if err := h.b.PublishIgnition(ctx, ig); err != nil {
+		return err
+	}
+	if fail {
+		return errors.New("injected failure after the publish")
+	}
+	return nil
+}
+
+// startScheduler runs a manager with the scheduler on the harness's namespace
+// until the returned stop is called (or the test ends).
+func (h *harness) startScheduler(now func() time.Time) (stop func()) {
+	t := h.t
+	t.Helper()
+	mgr, err := manager.New(env.Config, manager.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	require.NoError(t, Setup(ctx, mgr, h.b, Options{Now: now, publish: h.publish}))
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err, "manager")
+			case <-time.After(30 * time.Second):
+				t.Error("manager did not stop within 30s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func (h *harness) createIgnitor(name, scheduled, tz, data string) *orcav1.Ignitor {
+	h.t.Helper()
+	ign := &orcav1.Ignitor{
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name},
+		Spec:       orcav1.IgnitorSpec{Scheduled: scheduled, TimeZone: tz, Data: data},
+	}
+	require.NoError(h.t, env.Client.Create(h.t.Context(), ign))
+	return ign
+}
+
+func (h *harness) get(name string) *orcav1.Ignitor {
+	h.t.Helper()
+	var ign orcav1.Ignitor
+	require.NoError(h.t, env.Client.Get(h.t.Context(), client.ObjectKey{Namespace: h.ns, Name: name}, &ign))
+	return &ign
+}
+
+// waitIgnitor polls the Ignitor until cond holds.
+func (h *harness) waitIgnitor(name string, timeout time.Duration, what string, cond func(*orcav1.Ignitor) bool) *orcav1.Ignitor {
+	h.t.Helper()
+	var last *orcav1.Ignitor
+	require.Eventually(h.t, func() bool {
+		last = h.get(name)
+		return cond(last)
+	}, timeout, 20*time.Millisecond, "ignitor %s: %s; last status %+v", name, what, statusOf(last))
+	return last
+}
+
+func statusOf(ign *orcav1.Ignitor) any {
+	if ign == nil {
+		return nil
+	}
+	return ign.Status
+}
+
+// attemptsFor returns the publish calls for the Ignitor name.
+func (h *harness) attemptsFor(name string) []attempt {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []attempt
+	for _, a := range h.attempts {
+		if a.ig.Name == name {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// deliveredFor returns the ignitions the consumer received for name.
+func (h *harness) deliveredFor(name string) []bus.Ignition {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []bus.Ignition
+	for _, ig := range h.delivered {
+		if ig.Name == name {
+			out = append(out, ig)
+		}
+	}
+	return out
+}
+
+// drain publishes a marker and waits until the consumer received it: everything
+// stored before it has been delivered by then.
+func (h *harness) drain() {
+	h.t.Helper()
+	id := "marker-" + time.Now().Format("150405.000000000")
+	require.NoError(h.t, h.b.PublishIgnition(h.t.Context(), bus.Ignition{ID: id, Source: "test", Namespace: h.ns, Name: "marker"}))
+	require.Eventually(h.t, func() bool {
+		for _, ig := range h.deliveredFor("marker") {
+			if ig.ID == id {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "marker %s not delivered", id)
+}
+
+// waitEvent waits for an Event on the Ignitor name with the given type and reason
+// and returns its note.
+func (h *harness) waitEvent(name, eventType, reason string) string {
+	h.t.Helper()
+	var note string
+	require.Eventually(h.t, func() bool {
+		var list eventsv1.EventList
+		if err := env.Client.List(h.t.Context(), &list, client.InNamespace(h.ns)); err != nil {
+			return false
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && e.Type == eventType && e.Reason == reason {
+				note = e.Note
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond, "no %s Event %s on ignitor %s", eventType, reason, name)
+	return note
+}
+
+func validCondition(ign *orcav1.Ignitor) *metav1.Condition {
+	return meta.FindStatusCondition(ign.Status.Conditions, ConditionScheduleValid)
+}
+
+func timeEqual(mt *metav1.Time, t time.Time) bool { return mt != nil && mt.Time.Equal(t) }
