@@ -29,7 +29,7 @@ func PodName(task, eventID string) string {
 	if max := validation.DNS1123SubdomainMaxLength - hashLen - 1; len(base) > max {
 		base = strings.TrimRight(base[:max], "-.")
 	}
-	return base + "-" + hash(task+"\x00"+eventID)[:hashLen]
+	return base + "-" + hash(task + "\x00" + eventID)[:hashLen]
 }
 
 // hash returns a lowercase base32 SHA-256 digest, valid in names and labels.

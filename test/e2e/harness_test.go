@@ -4,8 +4,8 @@ import (
 	"context"
 	"os"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
