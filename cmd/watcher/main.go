@@ -3,11 +3,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -17,25 +12,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "watcher:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, args []string) error {
-	var opts app.Options
-	fs := flag.NewFlagSet("watcher", flag.ContinueOnError)
-	opts.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := opts.Complete(); err != nil {
-		return err
-	}
-	return app.Run(ctx, "watcher", opts, func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-		return watcher.Setup(ctx, mgr, b, watcher.Options{})
+	app.Main("watcher", func(o app.Options) app.Setup {
+		return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
+			return watcher.Setup(ctx, mgr, b, watcher.Options{})
+		}
 	})
 }

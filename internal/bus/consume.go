@@ -122,6 +122,9 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consu
 	if err != nil {
 		return nil, fmt.Errorf("consume %s: %w", o.Name, err)
 	}
+	for _, outcome := range []string{"acked", "retried", "deadlettered"} {
+		metrics.handled.WithLabelValues(o.Name, outcome) // scraped as 0 from the start
+	}
 	c := &Consumer{
 		bus: b, opts: o, handler: h, ctx: ctx, iter: iter, done: make(chan struct{}),
 		log: b.log.With("consumer", o.Name),
