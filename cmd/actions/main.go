@@ -6,9 +6,9 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/sirocco-cloud/orca/internal/actions"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
-	"github.com/sirocco-cloud/orca/internal/actions"
 )
 
 func main() {

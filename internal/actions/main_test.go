@@ -52,14 +52,8 @@ type fixture struct {
 // manager and the service to the fixture's namespace.
 func startService(t *testing.T, scoped bool) *fixture {
 	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "actions-"}}
-	require.NoError(t, env.Client.Create(t.Context(), ns))
-
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}, Name: t.Name()})
-	require.NoError(t, err)
-	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{}))
+	ns := env.Namespace(t)
+	srv, b := testenv.NATS(t)
 
 	mo := manager.Options{
 		Scheme:                 scheme.New(),
@@ -73,8 +67,8 @@ func startService(t *testing.T, scoped bool) *fixture {
 		Logger:       slog.New(slog.NewTextHandler(logs, nil)),
 	}
 	if scoped {
-		mo.Cache.DefaultNamespaces = map[string]cache.Config{ns.Name: {}}
-		o.Namespaces = []string{ns.Name}
+		mo.Cache.DefaultNamespaces = map[string]cache.Config{ns: {}}
+		o.Namespaces = []string{ns}
 	}
 	mgr, err := manager.New(env.Config, mo)
 	require.NoError(t, err)
@@ -94,7 +88,7 @@ func startService(t *testing.T, scoped bool) *fixture {
 		_ = b.Close()
 		srv.Shutdown()
 	})
-	return &fixture{ns: ns.Name, bus: b, natsURL: srv.URL(), logs: logs}
+	return &fixture{ns: ns, bus: b, natsURL: srv.URL(), logs: logs}
 }
 
 func (f *fixture) createTask(t *testing.T, name string, onSuccess, onFailure []orcav1.ObjectName) *orcav1.Task {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,17 +53,8 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}, Name: t.Name()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = b.Close() })
-	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{}))
-
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "scheduler-test-"}}
-	require.NoError(t, env.Client.Create(t.Context(), ns))
-	h := &harness{t: t, ns: ns.Name, b: b}
+	_, b := testenv.NATS(t)
+	h := &harness{t: t, ns: env.Namespace(t), b: b}
 
 	// One handler at a time keeps the stream's order, so that a marker published
 	// last is delivered last.

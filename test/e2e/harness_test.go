@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,22 +67,11 @@ func startService(t *testing.T, natsURL, name string, setup app.Setup) *service 
 // startNATS starts an embedded nats-server for one test.
 func startNATS(t *testing.T) *bus.Embedded {
 	t.Helper()
-	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
+	srv, _ := testenv.NATS(t)
 	return srv
 }
 
-// namespace creates a namespace for one test.
-func namespace(t *testing.T) string {
-	t.Helper()
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	name = strings.Trim(name[:min(len(name), 50)], "-")
-	_, err := env.Kubectl(t.Context(), "create", "namespace", name)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = env.Kubectl(context.Background(), "delete", "namespace", name, "--wait=false") })
-	return name
-}
+func namespace(t *testing.T) string { return env.Namespace(t) }
 
 func apply(t *testing.T, ns, manifest string) {
 	t.Helper()

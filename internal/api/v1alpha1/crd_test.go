@@ -25,19 +25,7 @@ func seed(t *testing.T, name string) string {
 	return string(b)
 }
 
-// namespace creates a namespace for one test and deletes it afterwards.
-func namespace(t *testing.T) string {
-	t.Helper()
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
-	if len(name) > 50 {
-		name = name[:50]
-	}
-	name = strings.Trim(name, "-")
-	_, err := env.Kubectl(t.Context(), "create", "namespace", name)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = env.Kubectl(t.Context(), "delete", "namespace", name, "--wait=false") })
-	return name
-}
+func namespace(t *testing.T) string { return env.Namespace(t) }
 
 func apply(t *testing.T, ns, manifest string) (string, error) {
 	t.Helper()
