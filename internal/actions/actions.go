@@ -2,14 +2,10 @@ package actions
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,29 +101,6 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	return mgr.Add(&runnable{s: s, bus: b, cache: mgr.GetCache()})
 }
 
-// consumerName returns the durable consumer's name for a namespace scope.
-func consumerName(namespaces []string) string {
-	if len(namespaces) == 0 {
-		return ConsumerName
-	}
-	ns := slices.Clone(namespaces)
-	slices.Sort(ns)
-	sum := sha256.Sum256([]byte(strings.Join(slices.Compact(ns), ",")))
-	return ConsumerName + "-" + hex.EncodeToString(sum[:])[:8]
-}
-
-// subjects returns the consumer's filter: every namespace, or the given ones.
-func subjects(namespaces []string) []string {
-	if len(namespaces) == 0 {
-		return slices.Clone(bus.FilterTaskEvents)
-	}
-	var out []string
-	for _, ns := range namespaces {
-		out = append(out, bus.SubjectTaskSucceeded+"."+ns+".>", bus.SubjectTaskFailed+"."+ns+".>")
-	}
-	return out
-}
-
 type runnable struct {
 	s     *service
 	bus   *bus.Bus
@@ -145,8 +118,8 @@ func (r *runnable) Start(ctx context.Context) error {
 		return errors.New("cache of tasks and actions did not sync")
 	}
 	co := r.s.opts.Consumer
-	co.Name = consumerName(r.s.opts.Namespaces)
-	co.Subjects = subjects(r.s.opts.Namespaces)
+	co.Name = bus.ScopedConsumerName(ConsumerName, r.s.opts.Namespaces)
+	co.Subjects = bus.ScopedSubjects(r.s.opts.Namespaces, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = r.s.opts.Concurrency
 	c, err := r.bus.Consume(ctx, co, r.s.handle)
 	if err != nil {

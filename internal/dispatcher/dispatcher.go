@@ -74,21 +74,6 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	return mgr.Add(&consumerRunnable{d: d, cache: mgr.GetCache()})
 }
 
-// subjects returns the consumer's filter: every namespace, or the given ones.
-func (o Options) subjects() []string {
-	if len(o.Namespaces) == 0 {
-		return append([]string{bus.FilterIgnitions}, bus.FilterTaskEvents...)
-	}
-	var out []string
-	for _, ns := range o.Namespaces {
-		out = append(out,
-			bus.SubjectIgnited+"."+ns+".>",
-			bus.SubjectTaskSucceeded+"."+ns+".>",
-			bus.SubjectTaskFailed+"."+ns+".>")
-	}
-	return out
-}
-
 type consumerRunnable struct {
 	d     *Dispatcher
 	cache interface {
@@ -103,13 +88,8 @@ func (r *consumerRunnable) Start(ctx context.Context) error {
 		return errors.New("task cache did not sync")
 	}
 	co := r.d.opts.Consumer
-	co.Name = ConsumerName
-	if len(r.d.opts.Namespaces) > 0 {
-		// A scoped dispatcher has a consumer of its own: sharing one with another
-		// scope would hand it events it must not take.
-		co.Name = ConsumerName + "-" + hash(fmt.Sprint(r.d.opts.Namespaces))[:8]
-	}
-	co.Subjects = r.d.opts.subjects()
+	co.Name = bus.ScopedConsumerName(ConsumerName, r.d.opts.Namespaces)
+	co.Subjects = bus.ScopedSubjects(r.d.opts.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = r.d.opts.Concurrency
 	c, err := r.d.bus.Consume(ctx, co, r.d.handle)
 	if err != nil {
