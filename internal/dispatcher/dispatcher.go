@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,6 +46,7 @@ type Options struct {
 // Dispatcher creates the Pods of the Tasks that events trigger.
 type Dispatcher struct {
 	client   client.Client
+	reader   client.Reader // uncached
 	recorder recorder.EventRecorder
 	bus      *bus.Bus
 	opts     Options
@@ -66,6 +68,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	}
 	d := &Dispatcher{
 		client:   mgr.GetClient(),
+		reader:   mgr.GetAPIReader(),
 		recorder: mgr.GetEventRecorder("orca-dispatcher"),
 		bus:      b,
 		opts:     o,
@@ -126,11 +129,33 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name}); err != nil {
 		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
 	}
+	if len(tasks.Items) == 0 && del.Ignition != nil {
+		// An Ignitor applied together with its Tasks fires at once, maybe before
+		// the Tasks reached the cache: ask the API server before giving up.
+		if err := d.listUncached(ctx, ns, name, &tasks); err != nil {
+			return err
+		}
+	}
 	if len(tasks.Items) == 0 {
 		d.log.Debug("event starts no task", "namespace", ns, "name", name, "index", field)
 		return nil
 	}
 	return d.startAll(ctx, tasks.Items, s)
+}
+
+// listUncached lists from the API server the Tasks of ns that start on the
+// ignition name.
+func (d *Dispatcher) listUncached(ctx context.Context, ns, name string, out *orcav1.TaskList) error {
+	var all orcav1.TaskList
+	if err := d.reader.List(ctx, &all, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("list tasks of namespace %s: %w", ns, err)
+	}
+	for _, t := range all.Items {
+		if slices.Contains(t.Spec.StartOnIgnition, orcav1.ObjectName(name)) {
+			out.Items = append(out.Items, t)
+		}
+	}
+	return nil
 }
 
 // startAll creates the Pods of tasks, a bounded number at once. It fails when a
