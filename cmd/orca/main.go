@@ -1,0 +1,23 @@
+// Command orca is Orca's command line: `orca run` runs the four services in one
+// process (with an embedded NATS), `orca fire` fires an ignition, `orca events`
+// follows the events and `orca graph` prints a namespace's workflow graph; see
+// internal/cli. Built as kubectl-orca it is the kubectl plugin `kubectl orca`:
+//
+//	go build -o kubectl-orca ./cmd/orca
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sirocco-cloud/orca/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/sirocco-cloud/orca/internal/actions"
+	"github.com/sirocco-cloud/orca/internal/app"
+	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/dispatcher"
+	"github.com/sirocco-cloud/orca/internal/scheduler"
+	"github.com/sirocco-cloud/orca/internal/watcher"
+)
+
+// RunName is the service name of the all-in-one process: its logs say
+// service=all, its NATS connection is orca-all, its leader election Lease orca-all.
+const RunName = "all"
+
+// DefaultNATSPort is the port of the embedded NATS server: NATS's usual port, so
+// that `orca fire` and `orca events` find it without flags.
+const DefaultNATSPort = 4222
+
+// RunOptions configure RunAll.
+type RunOptions struct {
+	// App are the services' usual options; App.NATS.URLs empty means an embedded
+	// NATS server.
+	App app.Options
+	// StateDir holds the embedded server's JetStream files; default DefaultStateDir.
+	StateDir string
+	// NATSHost and NATSPort are where the embedded server listens; defaults
+	// 127.0.0.1 and DefaultNATSPort (a negative port picks a free one).
+	NATSHost string
+	NATSPort int
+	// NATSStarted, when set, is called with the URL of the embedded server once it
+	// accepts connections.
+	NATSStarted func(url string)
+}
+
+// DefaultStateDir returns $XDG_STATE_HOME/orca, else ~/.local/state/orca.
+func DefaultStateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "orca"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the state folder: %w (pass --state-dir)", err)
+	}
+	return filepath.Join(home, ".local", "state", "orca"), nil
+}
+
+// RunAll runs the scheduler, dispatcher, watcher and actions in one process, with
+// one controller-runtime manager, until ctx ends. Without a NATS URL it first
+// starts an embedded nats-server whose JetStream lives in StateDir, and stops it
+// last. It notes what it started on stderr; the services log there too.
+func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
+	if len(o.App.NATS.URLs) == 0 {
+		srv, err := startEmbedded(o)
+		if err != nil {
+			return err
+		}
+		defer srv.Shutdown()
+		o.App.NATS.URLs = []string{srv.URL()}
+		fmt.Fprintf(stderr, "embedded NATS with JetStream listening on %s, storing in %s\n", srv.URL(), filepath.Join(o.StateDir, "jetstream"))
+		if o.NATSStarted != nil {
+			o.NATSStarted(srv.URL())
+		}
+	} else {
+		fmt.Fprintf(stderr, "using NATS at %s\n", natsURL(o.App.NATS))
+	}
+	return app.Run(ctx, RunName, o.App, AllServices(o.App))
+}
+
+// AllServices returns the Setup of the four services on one manager.
+func AllServices(o app.Options) app.Setup {
+	return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
+		if err := scheduler.Setup(ctx, mgr, b, scheduler.Options{}); err != nil {
+			return fmt.Errorf("scheduler: %w", err)
+		}
+		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces}); err != nil {
+			return fmt.Errorf("dispatcher: %w", err)
+		}
+		if err := watcher.Setup(ctx, mgr, b, watcher.Options{}); err != nil {
+			return fmt.Errorf("watcher: %w", err)
+		}
+		if err := actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces}); err != nil {
+			return fmt.Errorf("actions: %w", err)
+		}
+		return nil
+	}
+}
+
+func startEmbedded(o RunOptions) (*bus.Embedded, error) {
+	if o.StateDir == "" {
+		return nil, errors.New("no state folder for the embedded NATS")
+	}
+	// nats-server keeps JetStream in <store folder>/jetstream.
+	store := o.StateDir
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		return nil, fmt.Errorf("create the state folder: %w (pass --state-dir, or --nats-url to use a NATS server)", err)
+	}
+	host := o.NATSHost
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := o.NATSPort
+	switch {
+	case port < 0:
+		port = 0
+	case port == 0:
+		port = DefaultNATSPort
+	}
+	if port != 0 {
+		// nats-server only logs a port in use, then never gets ready: say it now.
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS cannot listen on %s: %w\n"+
+				"Another `orca run` or a nats-server may hold it: pass --nats-port (0 picks a free port), or --nats-url to use that server", addr, err)
+		}
+		_ = l.Close()
+	}
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: store, Host: host, Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("start embedded NATS on %s:%d with JetStream in %s: %w", host, port, filepath.Join(store, "jetstream"), err)
+	}
+	return srv, nil
+}
+
+func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
+	fs := newFlagSet("run")
+	var o RunOptions
+	o.App.BindFlags(fs)
+	fs.StringVar(&o.StateDir, "state-dir", "", "folder of the embedded NATS's JetStream files (default: $XDG_STATE_HOME/orca, else ~/.local/state/orca)")
+	fs.StringVar(&o.NATSHost, "nats-host", "127.0.0.1", "address the embedded NATS listens on (ignored with --nats-url)")
+	fs.IntVar(&o.NATSPort, "nats-port", DefaultNATSPort, "port of the embedded NATS; 0 picks a free one (ignored with --nats-url)")
+	pos, err := parse(c, fs, "run [--kubeconfig FILE] [--state-dir DIR | --nats-url URL] [flags]",
+		`Runs Orca's four services, scheduler, dispatcher, watcher and actions, in one
+process against the cluster of the kubeconfig (the CRDs must be installed), until
+Ctrl-C. Without --nats-url (or ORCA_NATS_URL) it also runs an embedded NATS server
+with JetStream, listening on 127.0.0.1:4222 (where 'orca fire' and 'orca events'
+look by default) and storing the stream in --state-dir, so that events survive a
+restart. The services' flags are the same as those of the separate binaries;
+leader election is off unless --leader-elect.
+
+Examples:
+  orca run --kubeconfig ~/.kube/config
+  orca run --nats-url nats://nats.orca:4222 --namespaces team-a,team-b
+`, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usageErrorf("run takes no arguments, got %q", pos)
+	}
+	if o.NATSPort == 0 {
+		o.NATSPort = -1 // the flag's 0 means a free port
+	}
+	if err := o.App.Complete(); err != nil {
+		return usageErrorf("%v", err)
+	}
+	if o.StateDir == "" && len(o.App.NATS.URLs) == 0 {
+		if o.StateDir, err = DefaultStateDir(); err != nil {
+			return err
+		}
+	}
+	return RunAll(ctx, c.stderr, o)
+}
