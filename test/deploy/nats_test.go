@@ -1,0 +1,491 @@
+package deploy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/testenv"
+)
+
+// natsUsers are the users of base/nats/auth.conf.
+var natsUsers = []string{"orca-scheduler", "orca-dispatcher", "orca-watcher", "orca-actions", "ignition-publisher", "event-reader"}
+
+// passwordVar returns the environment variable that holds a NATS user's password,
+// as auth.conf and credentials.env spell it.
+func passwordVar(user string) string {
+	return "ORCA_" + strings.ToUpper(strings.ReplaceAll(strings.TrimPrefix(user, "orca-"), "-", "_")) + "_PASSWORD"
+}
+
+// readEnvFile reads a KEY=VALUE file as kustomize's secretGenerator does.
+func readEnvFile(t *testing.T, file string) map[string]string {
+	t.Helper()
+	f, err := os.Open(file)
+	require.NoError(t, err)
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		require.True(t, ok, line)
+		out[k] = v
+	}
+	require.NoError(t, sc.Err())
+	return out
+}
+
+// setPasswords puts the deployed passwords (credentials.env) into the environment,
+// where nats-server reads the $ORCA_*_PASSWORD references of auth.conf, as the
+// StatefulSet's envFrom does. It returns them.
+func setPasswords(t *testing.T) map[string]string {
+	t.Helper()
+	pw := readEnvFile(t, deployDir("base", "nats", "credentials.env"))
+	for _, u := range natsUsers {
+		require.Contains(t, pw, passwordVar(u), "credentials.env has %s's password", u)
+	}
+	for k, v := range pw {
+		t.Setenv(k, v)
+	}
+	return pw
+}
+
+// copyFile copies src to dst.
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(dst, b, 0o600))
+}
+
+// startNATS starts an embedded nats-server with JetStream whose configuration is
+// the deployed auth.conf (authFile) and, when given, more files to include (name,
+// content).
+func startNATS(t *testing.T, authFile string, includes ...[2]string) *bus.Embedded {
+	t.Helper()
+	dir := t.TempDir()
+	copyFile(t, authFile, filepath.Join(dir, "auth.conf"))
+	conf := "include ./auth.conf\n"
+	for _, inc := range includes {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, inc[0]), []byte(inc[1]), 0o600))
+		conf += "include ./" + inc[0] + "\n"
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "server.conf"), []byte(conf), 0o600))
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir(), ConfigFile: filepath.Join(dir, "server.conf")})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	return srv
+}
+
+// logBuffer holds what a bus logged.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// violations returns the lines of the log that report a permissions violation.
+func (l *logBuffer) violations() []string {
+	var out []string
+	for _, line := range strings.Split(l.String(), "\n") {
+		if strings.Contains(strings.ToLower(line), "permissions violation") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// user is a bus connected as one NATS user, with its log.
+type user struct {
+	name string
+	bus  *bus.Bus
+	log  *logBuffer
+}
+
+func connect(t *testing.T, srv *bus.Embedded, name string, opts ...func(*bus.Options)) *user {
+	t.Helper()
+	u := &user{name: name, log: &logBuffer{}}
+	o := bus.Options{
+		URLs: []string{srv.URL()}, Name: name, User: name, Password: os.Getenv(passwordVar(name)),
+		Logger: slog.New(slog.NewTextHandler(u.log, nil)),
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	b, err := bus.Connect(ctx, o)
+	require.NoError(t, err, "%s connects", name)
+	t.Cleanup(func() { _ = b.Close() })
+	u.bus = b
+	return u
+}
+
+// refused expects an operation to fail within a short time, and the user's
+// connection to report a permissions violation.
+func (u *user) refused(t *testing.T, what string, op func(ctx context.Context) error) {
+	t.Helper()
+	before := len(u.log.violations())
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	err := op(ctx)
+	assert.Error(t, err, "%s: %s should be refused", u.name, what)
+	u.expectViolation(t, what, before)
+}
+
+// expectViolation waits for a new permissions violation in the user's log.
+func (u *user) expectViolation(t *testing.T, what string, before int) {
+	t.Helper()
+	err := testenv.Eventually(t.Context(), 3*time.Second, func(context.Context) (bool, error) {
+		return len(u.log.violations()) > before, nil
+	})
+	assert.NoError(t, err, "%s: %s should be a permissions violation; log:\n%s", u.name, what, u.log.String())
+}
+
+// clean checks that the user met no permissions violation so far.
+func (u *user) clean(t *testing.T) {
+	t.Helper()
+	// An asynchronous -ERR from the server arrives before the answer to a flush.
+	require.NoError(t, u.bus.Conn().Flush())
+	time.Sleep(50 * time.Millisecond)
+	assert.Empty(t, u.log.violations(), "%s met a permissions violation", u.name)
+}
+
+func ignition(ns, name, id string) bus.Ignition {
+	return bus.Ignition{ID: id, Source: "test/deploy", Namespace: ns, Name: name, Data: []byte("data of " + id), Time: time.Now()}
+}
+
+func taskEvent(succeeded bool, ns, task, id string) bus.TaskEvent {
+	return bus.TaskEvent{ID: id, Source: "test/deploy", Succeeded: succeeded, Result: bus.TaskResult{
+		Task: task, Namespace: ns, Pod: task + "-pod", Run: "run-1", Initiator: "ignitor1", Message: "42", FinishedAt: time.Now(),
+	}}
+}
+
+// received records the deliveries a consumer handled, by event id.
+type received struct {
+	mu     sync.Mutex
+	counts map[string]int
+	subj   map[string]string
+}
+
+func newReceived() *received { return &received{counts: map[string]int{}, subj: map[string]string{}} }
+
+func (r *received) add(d *bus.Delivery) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counts[d.Event.ID()]++
+	r.subj[d.Event.ID()] = d.Subject
+}
+
+func (r *received) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range r.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// consumeAll consumes as the user's durable until the ids arrived, waits long
+// enough for any redelivery (a failed ack or dead letter comes back after
+// AckWait, a failed nak at once), and checks each id was handled exactly once.
+func consumeAll(t *testing.T, u *user, o bus.ConsumerOptions, ids []string, h func(*bus.Delivery) error) {
+	t.Helper()
+	o.AckWait, o.RetryMin, o.RetryMax, o.MaxDeliver = time.Second, 50*time.Millisecond, 100*time.Millisecond, 3
+	got := newReceived()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	c, err := u.bus.Consume(ctx, o, func(_ context.Context, d *bus.Delivery) error {
+		got.add(d)
+		return h(d)
+	})
+	require.NoError(t, err, "%s consumes as %s", u.name, o.Name)
+	err = testenv.Eventually(t.Context(), 10*time.Second, func(context.Context) (bool, error) {
+		s := got.snapshot()
+		for _, id := range ids {
+			if s[id] == 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	require.NoError(t, err, "%s received %v, wants %v", o.Name, got.snapshot(), ids)
+	time.Sleep(2500 * time.Millisecond)
+	want := map[string]int{}
+	for _, id := range ids {
+		want[id] = 1
+	}
+	assert.Equal(t, want, got.snapshot(), "%s: each event handled once (acked or dead-lettered, never redelivered)", o.Name)
+	c.Stop()
+	u.clean(t)
+}
+
+// TestNATSUsersMayDoTheirJobAndNoMore loads the deployed auth.conf into a
+// nats-server and has each user do its job through internal/bus (nats.go for the
+// external reader), and what it may not.
+func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
+	setPasswords(t)
+	srv := startNATS(t, deployDir("base", "nats", "auth.conf"))
+	ctx := t.Context()
+	const ns = "team-a"
+
+	// An unknown user, or a wrong password, gets nowhere.
+	_, err := bus.Connect(ctx, bus.Options{URLs: []string{srv.URL()}, User: "orca-scheduler", Password: "wrong"})
+	require.Error(t, err)
+	_, err = bus.Connect(ctx, bus.Options{URLs: []string{srv.URL()}})
+	require.Error(t, err)
+
+	scheduler := connect(t, srv, "orca-scheduler")
+	watcher := connect(t, srv, "orca-watcher")
+	dispatcher := connect(t, srv, "orca-dispatcher")
+	actions := connect(t, srv, "orca-actions")
+	publisher := connect(t, srv, "ignition-publisher")
+
+	t.Run("scheduler", func(t *testing.T) {
+		require.NoError(t, scheduler.bus.EnsureStream(ctx, bus.StreamOptions{}), "creates the stream")
+		require.NoError(t, scheduler.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "ig-scheduled")))
+		scheduler.clean(t)
+		scheduler.refused(t, "publishing a task event", func(ctx context.Context) error {
+			return scheduler.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "sched-forged"))
+		})
+	})
+
+	t.Run("watcher", func(t *testing.T) {
+		require.NoError(t, watcher.bus.EnsureStream(ctx, bus.StreamOptions{}), "finds the stream")
+		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "te-ok")))
+		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(false, ns, "task2", "te-ko")))
+		watcher.clean(t)
+		watcher.refused(t, "publishing an ignition", func(ctx context.Context) error {
+			return watcher.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "watch-forged"))
+		})
+	})
+
+	t.Run("ignition-publisher", func(t *testing.T) {
+		require.NoError(t, publisher.bus.PublishIgnition(ctx, ignition(ns, "external", "ig-external")))
+		require.NoError(t, publisher.bus.PublishIgnition(ctx, ignition(ns, "poison", "ig-poison")))
+		publisher.clean(t)
+		publisher.refused(t, "publishing a task event", func(ctx context.Context) error {
+			return publisher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "ext-forged"))
+		})
+	})
+
+	t.Run("dispatcher", func(t *testing.T) {
+		require.NoError(t, dispatcher.bus.EnsureStream(ctx, bus.StreamOptions{}))
+		// It consumes ignitions and task events, acks them, and dead-letters what
+		// it cannot use.
+		consumeAll(t, dispatcher, bus.ConsumerOptions{
+			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions}, bus.FilterTaskEvents...),
+		}, []string{"ig-scheduled", "ig-external", "ig-poison", "te-ok", "te-ko"}, func(d *bus.Delivery) error {
+			if d.Event.ID() == "ig-poison" {
+				return bus.Permanent(errors.New("test: unusable"))
+			}
+			return nil
+		})
+		dispatcher.refused(t, "publishing orca.task.succeeded", func(ctx context.Context) error {
+			return dispatcher.bus.PublishTaskEvent(ctx, taskEvent(true, "x", "y", "disp-forged"))
+		})
+		dispatcher.refused(t, "publishing an ignition", func(ctx context.Context) error {
+			return dispatcher.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "disp-forged-ig"))
+		})
+		dispatcher.refused(t, "taking the actions service's consumer", func(ctx context.Context) error {
+			_, err := dispatcher.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-actions", Subjects: bus.FilterTaskEvents}, func(context.Context, *bus.Delivery) error { return nil })
+			return err
+		})
+	})
+
+	t.Run("actions", func(t *testing.T) {
+		require.NoError(t, actions.bus.EnsureStream(ctx, bus.StreamOptions{}))
+		// It consumes task events and, as the nats plugin does, republishes them
+		// to subjects outside Orca's.
+		consumeAll(t, actions, bus.ConsumerOptions{Name: "orca-actions", Subjects: bus.FilterTaskEvents},
+			[]string{"te-ok", "te-ko"}, func(d *bus.Delivery) error {
+				return actions.bus.Republish("notify.team-a."+d.Task.Result.Task, d.Event)
+			})
+		ev, err := taskEvent(true, ns, "task1", "act-forged").Event()
+		require.NoError(t, err)
+		for _, subject := range []string{"orca.ignited.team-a.ignitor1", "orca.task.succeeded.team-a.task1", "$JS.API.STREAM.DELETE.ORCA", "$JS.API.STREAM.PURGE.ORCA", "$JS.API.CONSUMER.DELETE.ORCA.orca-dispatcher", "_INBOX.someone.else"} {
+			before := len(actions.log.violations())
+			require.NoError(t, actions.bus.Republish(subject, ev), "a core publish is not answered")
+			actions.expectViolation(t, "publishing on "+subject, before)
+		}
+		actions.refused(t, "taking the dispatcher's consumer", func(ctx context.Context) error {
+			_, err := actions.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-dispatcher", Subjects: bus.FilterTaskEvents}, func(context.Context, *bus.Delivery) error { return nil })
+			return err
+		})
+		actions.refused(t, "publishing an ignition", func(ctx context.Context) error {
+			return actions.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "act-forged-ig"))
+		})
+	})
+
+	t.Run("event-reader", func(t *testing.T) {
+		var asyncErrs logBuffer
+		nc, err := nats.Connect(srv.URL(), nats.UserInfo("event-reader", os.Getenv(passwordVar("event-reader"))),
+			nats.PermissionErrOnSubscribe(true),
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				_, _ = asyncErrs.Write([]byte(err.Error() + "\n"))
+			}))
+		require.NoError(t, err)
+		defer nc.Close()
+
+		// A core subscription sees task events as they are published.
+		live, err := nc.SubscribeSync("orca.task.>")
+		require.NoError(t, err)
+		require.NoError(t, nc.Flush())
+		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task3", "te-live")))
+		msg, err := live.NextMsg(5 * time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, "orca.task.succeeded.team-a.task3", msg.Subject)
+
+		// Ignitions are not for it.
+		ign, err := nc.SubscribeSync("orca.ignited.>")
+		require.NoError(t, err)
+		_, err = ign.NextMsg(3 * time.Second)
+		assert.ErrorIs(t, err, nats.ErrPermissionViolation)
+
+		// A JetStream consumer named event-reader, filtered under orca.task.>, reads
+		// what the stream stored.
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		cons, err := js.CreateOrUpdateConsumer(ctx, bus.DefaultStream, jetstream.ConsumerConfig{
+			Durable: "event-reader", FilterSubject: "orca.task.>", AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		require.NoError(t, err)
+		batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+		require.NoError(t, err)
+		var ids []string
+		for m := range batch.Messages() {
+			ids = append(ids, m.Headers().Get("ce-id"))
+			require.NoError(t, m.DoubleAck(ctx))
+		}
+		require.NoError(t, batch.Error())
+		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "te-live"}, ids, "the forged task events were never stored")
+
+		short := func() context.Context {
+			c, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+			t.Cleanup(cancel)
+			return c
+		}
+		_, err = js.CreateOrUpdateConsumer(short(), bus.DefaultStream, jetstream.ConsumerConfig{
+			Durable: "event-reader", FilterSubject: "orca.ignited.>", AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		assert.Error(t, err, "its consumer may not filter ignitions")
+		_, err = js.CreateOrUpdateConsumer(short(), bus.DefaultStream, jetstream.ConsumerConfig{
+			Durable: "orca-reader2", FilterSubject: "orca.task.>", AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		assert.Error(t, err, "it has one consumer name")
+		require.NoError(t, nc.Publish("orca.ignited.team-a.ignitor1", []byte("x")))
+		require.NoError(t, nc.Flush())
+		err = testenv.Eventually(ctx, 3*time.Second, func(context.Context) (bool, error) {
+			return strings.Contains(asyncErrs.String(), `Publish to "orca.ignited.team-a.ignitor1"`), nil
+		})
+		assert.NoError(t, err, "it publishes no ignition: %s", asyncErrs.String())
+
+		// The stream is whole, and holds none of the refused publishes.
+		stream, err := js.Stream(ctx, bus.DefaultStream)
+		require.NoError(t, err)
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter("orca.>"))
+		require.NoError(t, err)
+		subjects := slices.Sorted(maps.Keys(info.State.Subjects))
+		assert.Equal(t, []string{
+			"orca.deadletter.orca.ignited.team-a.poison",
+			"orca.ignited.team-a.external",
+			"orca.ignited.team-a.ignitor1",
+			"orca.ignited.team-a.poison",
+			"orca.task.failed.team-a.task2",
+			"orca.task.succeeded.team-a.task1",
+			"orca.task.succeeded.team-a.task3",
+		}, subjects, "the dispatcher's dead letter is stored; no forged event is")
+		assert.Equal(t, uint64(7), info.State.Msgs)
+	})
+
+	// Only Orca's stream may exist in the account.
+	t.Run("one stream", func(t *testing.T) {
+		nc, err := nats.Connect(srv.URL(), nats.UserInfo("orca-actions", os.Getenv(passwordVar("orca-actions"))))
+		require.NoError(t, err)
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "MIRROR", Mirror: &jetstream.StreamSource{Name: bus.DefaultStream}})
+		assert.Error(t, err, "the actions user, who may publish widely, cannot add a stream")
+	})
+}
+
+// TestNamespacedNATSUsersUseTheScopedDurables loads overlays/namespaced's auth.conf:
+// the dispatcher and actions services of that scope consume under the durable
+// names internal/bus gives them, and not under the cluster-wide ones.
+func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
+	setPasswords(t)
+	file := deployDir("overlays", "namespaced", "auth.conf")
+	srv := startNATS(t, file)
+	ctx := t.Context()
+	scope := []string{namespacedNS}
+
+	// The overlay's file is the base's, with the scope's durables.
+	base, err := os.ReadFile(deployDir("base", "nats", "auth.conf"))
+	require.NoError(t, err)
+	overlay, err := os.ReadFile(file)
+	require.NoError(t, err)
+	want := strings.NewReplacer(
+		"ORCA.orca-dispatcher", "ORCA."+bus.ScopedConsumerName("orca-dispatcher", scope),
+		"ORCA.orca-actions", "ORCA."+bus.ScopedConsumerName("orca-actions", scope),
+	).Replace(string(base))
+	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
+		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))
+
+	watcher := connect(t, srv, "orca-watcher")
+	require.NoError(t, watcher.bus.EnsureStream(ctx, bus.StreamOptions{}))
+	require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(true, namespacedNS, "task1", "ns-ok")))
+	scheduler := connect(t, srv, "orca-scheduler")
+	require.NoError(t, scheduler.bus.PublishIgnition(ctx, ignition(namespacedNS, "ignitor1", "ns-ig")))
+
+	dispatcher := connect(t, srv, "orca-dispatcher")
+	consumeAll(t, dispatcher, bus.ConsumerOptions{
+		Name:     bus.ScopedConsumerName("orca-dispatcher", scope),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed),
+	}, []string{"ns-ig", "ns-ok"}, func(*bus.Delivery) error { return nil })
+	dispatcher.refused(t, "the cluster-wide durable", func(ctx context.Context) error {
+		_, err := dispatcher.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-dispatcher", Subjects: []string{bus.FilterIgnitions}}, func(context.Context, *bus.Delivery) error { return nil })
+		return err
+	})
+
+	actions := connect(t, srv, "orca-actions")
+	consumeAll(t, actions, bus.ConsumerOptions{
+		Name:     bus.ScopedConsumerName("orca-actions", scope),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed),
+	}, []string{"ns-ok"}, func(*bus.Delivery) error { return nil })
+	actions.refused(t, "taking the dispatcher's scoped consumer", func(ctx context.Context) error {
+		_, err := actions.bus.Consume(ctx, bus.ConsumerOptions{Name: bus.ScopedConsumerName("orca-dispatcher", scope), Subjects: []string{bus.FilterIgnitions}}, func(context.Context, *bus.Delivery) error { return nil })
+		return err
+	})
+}
