@@ -7,6 +7,7 @@ CONTROLLER_GEN := $(GO) tool controller-gen
 # Where the control-plane binaries are cached (outside the checkout, keyed by version).
 export ORCA_CACHE_DIR ?= $(HOME)/.cache/orca
 GO_TEST_FLAGS ?=
+BENCH_FLAGS ?=
 SERVICES := scheduler dispatcher watcher actions
 
 .PHONY: help
@@ -30,6 +31,14 @@ manifests: ## Generate the CRD YAML under deploy/kustomize/crd (controller-gen).
 build: ## Build Orca's binaries into bin/.
 	$(GO) build -o bin/ ./cmd/...
 
+# The image of the four services (Dockerfile); CONTAINER_TOOL=podman works too.
+IMAGE ?= ghcr.io/sirocco-cloud/orca:latest
+CONTAINER_TOOL ?= docker
+
+.PHONY: images
+images: ## Build the container image of the four services (one image; the command picks the service).
+	$(CONTAINER_TOOL) build -t $(IMAGE) .
+
 .PHONY: control-plane
 control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl into the cache (once).
 	hack/control-plane.sh
@@ -40,8 +49,10 @@ test: ## Run all tests against a real kube-apiserver and nats-server (builds the
 		$(GO) test -count=1 $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks (bus hop against core NATS, in the same run).
+bench: ## Run the benchmarks: the bus against core NATS, then Orca against a local control plane (./bench, about 8 minutes; BENCH_FLAGS=-quick for 3).
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/bus/
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
+		$(GO) run ./bench $(BENCH_FLAGS)
 
 .PHONY: lint
 lint: ## go vet and gofmt.
