@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+)
+
+// fanoutNS holds the Tasks that one ignition starts.
+const fanoutNS = "fanout"
+
+// fanWorkers is how many goroutines create the peers' objects: the dispatcher's
+// default CreateParallelism.
+const fanWorkers = 32
+
+func setupFanout(ctx context.Context, c *cluster, n int) error {
+	if err := c.namespace(ctx, fanoutNS); err != nil {
+		return err
+	}
+	return createParallel(n, 16, func(i int) error {
+		return c.cl.Create(ctx, task(fanoutNS, fmt.Sprintf("f%04d", i), []string{"fan"}, nil))
+	})
+}
+
+// fanResult is n Pods seen: the rate from the first call to the last Pod, and the
+// latency of each Pod from the first call.
+type fanResult struct {
+	n       int
+	total   time.Duration
+	latency []float64
+}
+
+func (f fanResult) rate() float64 { return float64(f.n) / f.total.Seconds() }
+
+func (f fanResult) String() string {
+	return fmt.Sprintf("%d pods in %v (%.0f pods/s)", f.n, f.total.Round(time.Millisecond), f.rate())
+}
+
+// collect waits for n Pods on ch that match and measures them from t0.
+func collect(ctx context.Context, ch <-chan seen, n int, t0 time.Time, timeout time.Duration, match func(*corev1.Pod) bool) (fanResult, error) {
+	res := fanResult{n: n}
+	deadline := time.Now().Add(timeout)
+	for len(res.latency) < n {
+		s, err := next(ctx, ch, time.Until(deadline), match)
+		if err != nil {
+			return res, fmt.Errorf("%d of %d pods seen: %w", len(res.latency), n, err)
+		}
+		res.latency = append(res.latency, ms(s.at.Sub(t0)))
+		res.total = s.at.Sub(t0)
+	}
+	return res, nil
+}
+
+// fanOrca publishes one ignition that starts n Tasks.
+func fanOrca(ctx context.Context, obs *observer, o *orca, n int, id string) (fanResult, error) {
+	ch := obs.watch(fanoutNS)
+	t0 := time.Now()
+	if err := o.ignite(ctx, fanoutNS, "fan", id); err != nil {
+		return fanResult{}, err
+	}
+	return collect(ctx, ch, n, t0, 5*time.Minute, func(p *corev1.Pod) bool {
+		return p.Annotations[orcav1.AnnotationEventID] == id
+	})
+}
+
+// fanPods is the write floor: n Pods created directly, fanWorkers at once.
+func fanPods(ctx context.Context, c *cluster, obs *observer, n int) (fanResult, error) {
+	const ns = "podfan"
+	if err := c.namespace(ctx, ns); err != nil {
+		return fanResult{}, err
+	}
+	ch := obs.watch(ns)
+	t0 := time.Now()
+	err := createParallel(n, fanWorkers, func(i int) error {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p%04d", i), Namespace: ns}, Spec: podTemplate(nil).Spec}
+		_, err := c.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return fanResult{}, err
+	}
+	return collect(ctx, ch, n, t0, time.Minute, nil)
+}
+
+// fanJobs creates n Jobs at once, fanWorkers at a time.
+func fanJobs(ctx context.Context, c *cluster, obs *observer, n int, phase string) (fanResult, error) {
+	ns := "jobfan-" + phase
+	if err := c.namespace(ctx, ns); err != nil {
+		return fanResult{}, err
+	}
+	ch := obs.watch(ns)
+	t0 := time.Now()
+	err := createParallel(n, fanWorkers, func(i int) error {
+		_, err := c.cs.BatchV1().Jobs(ns).Create(ctx, job(ns, fmt.Sprintf("j%04d", i)), metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return fanResult{}, err
+	}
+	return collect(ctx, ch, n, t0, 10*time.Minute, nil)
+}
+
+// fanoutCase is case 4 in one kube-controller-manager phase: Orca's fan-out
+// against the Job controller's (and, once, against Pods created directly).
+func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, phase string, withFloor bool, profileDir string, r *report) error {
+	// counted runs f and notes the API requests per Pod made until a second after
+	// f returned.
+	counted := func(what string, f func() (fanResult, error)) (fanResult, error) {
+		time.Sleep(2 * time.Second)
+		before, err := c.apiCounts(ctx)
+		if err != nil {
+			return fanResult{}, err
+		}
+		res, err := f()
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", what, err)
+		}
+		fmt.Fprintf(stderr, "  fan-out %s: %v\n", what, res)
+		time.Sleep(time.Second)
+		after, err := c.apiCounts(ctx)
+		if err != nil {
+			return res, err
+		}
+		r.note("case 4, API requests per Pod, %s: %s", what, after.since(before).per(float64(n)))
+		return res, nil
+	}
+	orca, err := counted("Orca ("+phaseDesc[phase]+" running)", func() (fanResult, error) {
+		wait := func() error { return nil }
+		if profileDir != "" && phase == "default" {
+			wait = c.profileAPIServer(ctx, filepath.Join(profileDir, "apiserver-fanout-orca.pprof"), 2)
+		}
+		res, err := fanOrca(ctx, obs, o, n, "fan-"+phase)
+		return res, errors.Join(err, wait())
+	})
+	if err != nil {
+		return err
+	}
+	jobs, err := counted("Jobs, "+phaseDesc[phase], func() (fanResult, error) { return fanJobs(ctx, c, obs, n, phase) })
+	if err != nil {
+		return err
+	}
+	rate := func(f fanResult) stat { return stat{N: f.n, P50: round(f.rate()), P99: round(f.rate())} }
+	jr := rate(jobs)
+	measured := fmt.Sprintf("Orca: 1 ignition -> %d Pods", n)
+	r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Jobs -> Pods, %s", n, phaseDesc[phase]), &jr,
+		">= Job controller", func(x float64) bool { return x >= 1 })
+	if withFloor {
+		pods, err := counted("Pods created directly", func() (fanResult, error) { return fanPods(ctx, c, obs, n) })
+		if err != nil {
+			return err
+		}
+		pr := rate(pods)
+		r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Pods created directly (write floor)", n), &pr, "", nil)
+		ps := summarize(pods.latency)
+		r.add("4 fan-out", measured+", each Pod", "ms", summarize(orca.latency), "write floor, each Pod", &ps, "", nil)
+	}
+	return nil
+}
