@@ -1,14 +1,12 @@
 package actions_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,7 +43,7 @@ type fixture struct {
 	ns      string
 	bus     *bus.Bus
 	natsURL string
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 }
 
 // startService starts NATS, a manager and the actions service. scoped limits the
@@ -60,7 +58,7 @@ func startService(t *testing.T, scoped bool) *fixture {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	o := actions.Options{
 		RetryBackoff: 10 * time.Millisecond,
 		Consumer:     bus.ConsumerOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond},
@@ -201,30 +199,6 @@ func (h *hook) requests() []request {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]request(nil), h.got...)
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) contains(s string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Contains(b.buf.String(), s)
 }
 
 func ptrTo[T any](v T) *T { return &v }

@@ -22,7 +22,7 @@ func TestEventsPrintsIgnitionsAndTaskEventsOfItsNamespace(t *testing.T) {
 	srv, b := testenv.NATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testenv.Buffer
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
@@ -78,7 +78,7 @@ func TestEventsAllNamespacesSinceShowsDeadLetters(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Main(ctx, []string{"orca", "events", "-A", "--since", "1h", "--nats-url", srv.URL()}, nil, &stdout, &stderr)
