@@ -142,7 +142,20 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 	if err != nil {
 		return err
 	}
-	jobs, err := counted("Jobs, "+phaseDesc[phase], func() (fanResult, error) { return fanJobs(ctx, c, obs, n, phase) })
+
+	var pods fanResult
+	if withFloor { // before the Jobs: a throttled Job controller works on long after
+		if pods, err = counted("Pods created directly", func() (fanResult, error) { return fanPods(ctx, c, obs, n) }); err != nil {
+			return err
+		}
+	}
+	jobs, err := counted("Jobs, "+phaseDesc[phase], func() (fanResult, error) {
+		res, err := fanJobs(ctx, c, obs, n, phase)
+		if err == nil {
+			err = jobsSettled(ctx, c, "jobfan-"+phase, n)
+		}
+		return res, err
+	})
 	if err != nil {
 		return err
 	}
@@ -152,14 +165,39 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 	r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Jobs -> Pods, %s", n, phaseDesc[phase]), &jr,
 		">= Job controller", func(x float64) bool { return x >= 1 })
 	if withFloor {
-		pods, err := counted("Pods created directly", func() (fanResult, error) { return fanPods(ctx, c, obs, n) })
-		if err != nil {
-			return err
-		}
 		pr := rate(pods)
 		r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Pods created directly (write floor)", n), &pr, "", nil)
 		ps := summarize(pods.latency)
 		r.add("4 fan-out", measured+", each Pod", "ms", summarize(orca.latency), "write floor, each Pod", &ps, "", nil)
 	}
 	return nil
+}
+
+// jobsSettled waits until the Job controller has written the status of the n Jobs
+// in ns: its work (throttled by default) goes on after their Pods exist.
+func jobsSettled(ctx context.Context, c *cluster, ns string, n int) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		list, err := c.cs.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		done := 0
+		for _, j := range list.Items {
+			if j.Status.Active+j.Status.Succeeded+j.Status.Failed > 0 {
+				done++
+			}
+		}
+		if done >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d Jobs in %s have a status", done, n, ns)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -86,6 +86,7 @@ func (p *pingpong) hop(ctx context.Context) (time.Duration, error) {
 		return 0, fmt.Errorf("hop in %s after %s ended: %w", p.cur.Namespace, p.cur.Name, err)
 	}
 	if p.trace != nil {
+		p.c.marks.postAfter(p.cur.UID, t0)
 		p.trace.add(p.c.marks.get(p.cur.UID), t0, s.at)
 	}
 	p.cur = s.pod
@@ -123,14 +124,14 @@ type loops struct {
 
 // setupLoops creates the floor's namespace (reactor and seed Pod) and Orca's hop
 // namespace with 10 Tasks: the two of the loop and 8 that nothing starts.
-func setupLoops(ctx context.Context, c *cluster, obs *observer, o *orca) (*loops, error) {
+func setupLoops(ctx context.Context, c *cluster, obs *observer, o *orca, floorShape bool) (*loops, error) {
 	const floorNS, hopNS = "floor", "hop"
 	for _, ns := range []string{floorNS, hopNS} {
 		if err := c.namespace(ctx, ns); err != nil {
 			return nil, err
 		}
 	}
-	if err := startReactor(ctx, c.cfg, floorNS); err != nil {
+	if err := startReactor(ctx, c.cfg, floorNS, floorShape); err != nil {
 		return nil, err
 	}
 	l := &loops{
@@ -174,7 +175,12 @@ func (l *loops) hops(ctx context.Context, n, warm int, gap time.Duration) (floor
 			p   *pingpong
 			out *[]float64
 		}{{l.floor, &floor}, {l.orca, &orca}} {
+			trace := side.p.trace
+			if i < warm {
+				side.p.trace = nil // warm hops are not in the breakdown either
+			}
 			d, err := side.p.hop(ctx)
+			side.p.trace = trace
 			if err != nil {
 				return nil, nil, err
 			}

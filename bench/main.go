@@ -43,7 +43,7 @@ type settings struct {
 	skip                        []string
 	out, markdown, cpuprofile   string
 	profileDir                  string
-	keep, trace                 bool
+	keep, trace, floorShape     bool
 }
 
 func (c settings) runs(name string) bool { return !slices.Contains(c.skip, name) }
@@ -67,6 +67,7 @@ func main() {
 	flag.StringVar(&cfg.markdown, "markdown", "", "also write the table as Markdown to this file")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process (with the in-process services) here")
 	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of kube-apiserver during case 5 (and Orca's fan-out) here")
+	flag.BoolVar(&cfg.floorShape, "floor-orca-pod", false, "the floor creates Pods shaped like Orca's (labels, annotations, env, owner, finalizer) instead of the bare template")
 	flag.BoolVar(&cfg.trace, "trace", false, "consume Orca's task events too, to time that step of the hop (adds a consumer)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the folder of logs (services, kube-controller-manager)")
 	flag.Parse()
@@ -171,7 +172,7 @@ func run(ctx context.Context, cfg settings) (err error) {
 	}
 
 	step("case 1, hop: floor and Orca, %d hops each", cfg.samples)
-	l, err := setupLoops(ctx, c, obs, o)
+	l, err := setupLoops(ctx, c, obs, o, cfg.floorShape)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ type orca struct {
 	dispProc    *exec.Cmd
 	dispDone    chan error
 	dispMetrics string // the dispatcher process's metrics address
+	wrap        map[string]func(http.RoundTripper) http.RoundTripper
 }
 
 // startOrca starts the services; dispProcess runs the dispatcher as the binary
@@ -74,6 +75,10 @@ func startOrca(ctx context.Context, c *cluster, dispProcess bool) (*orca, error)
 		services["dispatcher"] = func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
 			return dispatcher.Setup(ctx, mgr, b, dispatcher.Options{})
 		}
+		// Time the in-process dispatcher's Pod creates, for the hop's breakdown.
+		o.wrap = map[string]func(http.RoundTripper) http.RoundTripper{"dispatcher": func(rt http.RoundTripper) http.RoundTripper {
+			return timedCreates{rt: rt, marks: c.marks}
+		}}
 	}
 	for name, setup := range services {
 		if err := o.startService(svcCtx, c, name, setup); err != nil {
@@ -90,7 +95,11 @@ func (o *orca) startService(ctx context.Context, c *cluster, name string, setup 
 	opts := app.Options{MetricsAddr: "0", ProbeAddr: "0"}
 	mo := opts.ManagerOptions(name)
 	mo.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
-	mgr, err := manager.New(unthrottled(c.env.Config), mo)
+	cfg := unthrottled(c.env.Config)
+	if w := o.wrap[name]; w != nil {
+		cfg.Wrap(w)
+	}
+	mgr, err := manager.New(cfg, mo)
 	if err != nil {
 		return err
 	}

@@ -67,9 +67,9 @@ func (r *report) add(c, measured, unit string, v stat, baseline string, base *st
 	}
 	rw := row{Case: c, Measured: measured, Unit: unit, Value: v, Baseline: baseline, Base: base, Target: target}
 	if base != nil && base.P50 != 0 {
-		rw.RatioP50 = round(v.P50 / base.P50)
+		rw.RatioP50 = round3(v.P50 / base.P50)
 		if base.P99 != 0 {
-			rw.RatioP99 = round(v.P99 / base.P99)
+			rw.RatioP99 = round3(v.P99 / base.P99)
 		}
 		if ok != nil {
 			met := ok(v.P50 / base.P50)
@@ -79,7 +79,7 @@ func (r *report) add(c, measured, unit string, v stat, baseline string, base *st
 	r.Rows = append(r.Rows, rw)
 	fmt.Fprintf(os.Stderr, "  %s: %s p50 %.4g p99 %.4g %s", c, measured, v.P50, v.P99, unit)
 	if base != nil {
-		fmt.Fprintf(os.Stderr, " | %s p50 %.4g p99 %.4g | ratio %.2f", baseline, base.P50, base.P99, rw.RatioP50)
+		fmt.Fprintf(os.Stderr, " | %s p50 %.4g p99 %.4g | ratio %s", baseline, base.P50, base.P99, ratio(rw.RatioP50))
 	}
 	fmt.Fprintln(os.Stderr)
 }
@@ -95,6 +95,17 @@ func (r *report) note(format string, args ...any) {
 }
 
 func round(f float64) float64 { return math.Round(f*100) / 100 }
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// ratio formats a ratio with 3 decimals below 10: enough to see which side of a
+// target such as 1.5x it falls.
+func ratio(f float64) string {
+	if f >= 10 {
+		return fmt.Sprintf("%.1f", f)
+	}
+	return fmt.Sprintf("%.3f", f)
+}
 
 func num(f float64) string {
 	switch {
@@ -116,7 +127,7 @@ func (r *report) print(w io.Writer) {
 	for _, rw := range r.Rows {
 		ratio50, ratio99, b50, b99 := "-", "-", "-", "-"
 		if rw.Base != nil {
-			ratio50, ratio99 = num(rw.RatioP50), num(rw.RatioP99)
+			ratio50, ratio99 = ratio(rw.RatioP50), ratio(rw.RatioP99)
 			b50, b99 = num(rw.Base.P50), num(rw.Base.P99)
 		}
 		met := ""
@@ -141,7 +152,7 @@ func (r *report) markdown(w io.Writer) {
 		b.Reset()
 		ratio50, ratio99, b50, b99 := "-", "-", "-", "-"
 		if rw.Base != nil {
-			ratio50, ratio99 = num(rw.RatioP50), num(rw.RatioP99)
+			ratio50, ratio99 = ratio(rw.RatioP50), ratio(rw.RatioP99)
 			b50, b99 = num(rw.Base.P50), num(rw.Base.P99)
 		}
 		met := ""

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -19,15 +20,62 @@ const (
 	patched   step = iota // the status write returned
 	informed              // the observer's informer saw the Pod Succeeded
 	published             // the task event reached a consumer of the bench (-trace)
+	posted                // the dispatcher sent its Pod create (in-process dispatcher only)
+	created               // the dispatcher's Pod create returned (in-process dispatcher only)
 	steps
 )
 
-var stepNames = [steps]string{"status write returned", "informer saw Succeeded", "task event consumed"}
+var stepNames = [steps]string{"status write returned", "informer saw Succeeded", "task event consumed",
+	"dispatcher's create sent", "dispatcher's create returned"}
 
 // marks records, per Pod uid, when each step happened.
 type marks struct {
-	mu sync.Mutex
-	at map[types.UID]*[steps]time.Time
+	mu    sync.Mutex
+	at    map[types.UID]*[steps]time.Time
+	posts [][2]time.Time // the in-process dispatcher's Pod creates: sent, returned
+}
+
+// post records one Pod create of the in-process dispatcher.
+func (m *marks) post(sent, returned time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.posts = append(m.posts, [2]time.Time{sent, returned})
+	if len(m.posts) > 4096 {
+		m.posts = append(m.posts[:0], m.posts[2048:]...)
+	}
+}
+
+// postAfter marks, for the ended Pod uid, the first dispatcher create sent after t0.
+func (m *marks) postAfter(uid types.UID, t0 time.Time) {
+	m.mu.Lock()
+	var found [2]time.Time
+	for _, p := range m.posts {
+		if p[0].After(t0) {
+			found = p
+			break
+		}
+	}
+	m.mu.Unlock()
+	if !found[0].IsZero() {
+		m.mark(posted, uid, found[0])
+		m.mark(created, uid, found[1])
+	}
+}
+
+// timedCreates is an HTTP transport that records the Pod creates through it.
+type timedCreates struct {
+	rt    http.RoundTripper
+	marks *marks
+}
+
+func (t timedCreates) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/pods") {
+		return t.rt.RoundTrip(req)
+	}
+	sent := time.Now()
+	resp, err := t.rt.RoundTrip(req)
+	t.marks.post(sent, time.Now())
+	return resp, err
 }
 
 func newMarks() *marks { return &marks{at: map[types.UID]*[steps]time.Time{}} }
