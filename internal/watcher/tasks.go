@@ -28,11 +28,14 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err := r.client.List(ctx, &pods, client.InNamespace(task.Namespace), client.MatchingFields{indexOwnerTask: task.Name}); err != nil {
 		return ctrl.Result{}, err
 	}
-	// A Pod is active until its end is reported: it keeps the finalizer until then.
+	// A Pod is active until it ended and its end is reported (it keeps the
+	// finalizer until then). An ended Pod is not active even before that, so that
+	// this controller does not write Running back over the watcher's record.
 	var active []string
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if metav1.IsControlledBy(p, &task) && controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
+		ended := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+		if metav1.IsControlledBy(p, &task) && controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) && !ended {
 			active = append(active, p.Name)
 		}
 	}
