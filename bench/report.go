@@ -120,22 +120,30 @@ func num(f float64) string {
 	}
 }
 
+// cells returns a row's columns as the table prints them; no is the word for a
+// missed target.
+func (rw *row) cells(no string) []string {
+	ratio50, ratio99, b50, b99 := "-", "-", "-", "-"
+	if rw.Base != nil {
+		ratio50, ratio99 = ratio(rw.RatioP50), ratio(rw.RatioP99)
+		b50, b99 = num(rw.Base.P50), num(rw.Base.P99)
+	}
+	met := ""
+	if rw.Met != nil {
+		met = map[bool]string{true: "yes", false: no}[*rw.Met]
+	}
+	return []string{rw.Case, fmt.Sprintf("%s (%s)", rw.Measured, rw.Unit), ratio50, ratio99,
+		num(rw.Value.P50), num(rw.Value.P99), fmt.Sprint(rw.Value.N), rw.Baseline, b50, b99, rw.Target, met}
+}
+
+const tableHeader = "case|measured|ratio p50|ratio p99|p50|p99|n|baseline (same run)|base p50|base p99|target|met"
+
 // print writes the table: ratios first, then the values they come from.
 func (r *report) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "case\tmeasured\tratio p50\tratio p99\tp50\tp99\tn\tbaseline (same run)\tbase p50\tbase p99\ttarget\tmet")
-	for _, rw := range r.Rows {
-		ratio50, ratio99, b50, b99 := "-", "-", "-", "-"
-		if rw.Base != nil {
-			ratio50, ratio99 = ratio(rw.RatioP50), ratio(rw.RatioP99)
-			b50, b99 = num(rw.Base.P50), num(rw.Base.P99)
-		}
-		met := ""
-		if rw.Met != nil {
-			met = map[bool]string{true: "yes", false: "NO"}[*rw.Met]
-		}
-		fmt.Fprintf(tw, "%s\t%s (%s)\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", rw.Case, rw.Measured, rw.Unit,
-			ratio50, ratio99, num(rw.Value.P50), num(rw.Value.P99), rw.Value.N, rw.Baseline, b50, b99, rw.Target, met)
+	fmt.Fprintln(tw, strings.ReplaceAll(tableHeader, "|", "\t"))
+	for i := range r.Rows {
+		fmt.Fprintln(tw, strings.Join(r.Rows[i].cells("NO"), "\t"))
 	}
 	_ = tw.Flush()
 	for _, n := range r.Notes {
@@ -145,22 +153,10 @@ func (r *report) print(w io.Writer) {
 
 // markdown writes the table as Markdown, for the README.
 func (r *report) markdown(w io.Writer) {
-	fmt.Fprintln(w, "| case | measured | ratio p50 | ratio p99 | p50 | p99 | n | baseline (same run) | base p50 | base p99 | target | met |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	var b strings.Builder
-	for _, rw := range r.Rows {
-		b.Reset()
-		ratio50, ratio99, b50, b99 := "-", "-", "-", "-"
-		if rw.Base != nil {
-			ratio50, ratio99 = ratio(rw.RatioP50), ratio(rw.RatioP99)
-			b50, b99 = num(rw.Base.P50), num(rw.Base.P99)
-		}
-		met := ""
-		if rw.Met != nil {
-			met = map[bool]string{true: "yes", false: "**no**"}[*rw.Met]
-		}
-		fmt.Fprintf(w, "| %s | %s (%s) | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n", rw.Case, rw.Measured, rw.Unit,
-			ratio50, ratio99, num(rw.Value.P50), num(rw.Value.P99), rw.Value.N, rw.Baseline, b50, b99, rw.Target, met)
+	fmt.Fprintln(w, "| "+strings.ReplaceAll(tableHeader, "|", " | ")+" |")
+	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", strings.Count(tableHeader, "|")+1))
+	for i := range r.Rows {
+		fmt.Fprintln(w, "| "+strings.Join(r.Rows[i].cells("**no**"), " | ")+" |")
 	}
 }
 
