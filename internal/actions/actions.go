@@ -2,7 +2,6 @@ package actions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
@@ -98,36 +98,11 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 			RetryBackoff: o.RetryBackoff, Log: o.Logger,
 		}),
 	}
-	return mgr.Add(&runnable{s: s, bus: b, cache: mgr.GetCache()})
-}
-
-type runnable struct {
-	s     *service
-	bus   *bus.Bus
-	cache interface {
-		WaitForCacheSync(ctx context.Context) bool
-	}
-}
-
-// NeedLeaderElection says that every replica consumes: they share the consumer.
-func (r *runnable) NeedLeaderElection() bool { return false }
-
-// Start consumes task events until ctx ends.
-func (r *runnable) Start(ctx context.Context) error {
-	if !r.cache.WaitForCacheSync(ctx) {
-		return errors.New("cache of tasks and actions did not sync")
-	}
-	co := r.s.opts.Consumer
-	co.Name = bus.ScopedConsumerName(ConsumerName, r.s.opts.Namespaces)
-	co.Subjects = bus.ScopedSubjects(r.s.opts.Namespaces, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
-	co.Concurrency = r.s.opts.Concurrency
-	c, err := r.bus.Consume(ctx, co, r.s.handle)
-	if err != nil {
-		return fmt.Errorf("consume task events: %w", err)
-	}
-	r.s.log.Info("consuming task events", "consumer", co.Name, "subjects", co.Subjects)
-	<-c.Done()
-	return nil
+	co := o.Consumer
+	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
+	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
+	co.Concurrency = o.Concurrency
+	return mgr.Add(&app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
 }
 
 // handle runs the Actions of one task event; it fails only when the Task cannot be

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
@@ -74,33 +75,11 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		opts:     o,
 		log:      slog.Default().With("component", "dispatcher"),
 	}
-	return mgr.Add(&consumerRunnable{d: d, cache: mgr.GetCache()})
-}
-
-type consumerRunnable struct {
-	d     *Dispatcher
-	cache interface {
-		WaitForCacheSync(ctx context.Context) bool
-	}
-}
-
-func (r *consumerRunnable) NeedLeaderElection() bool { return false }
-
-func (r *consumerRunnable) Start(ctx context.Context) error {
-	if !r.cache.WaitForCacheSync(ctx) {
-		return errors.New("task cache did not sync")
-	}
-	co := r.d.opts.Consumer
-	co.Name = bus.ScopedConsumerName(ConsumerName, r.d.opts.Namespaces)
-	co.Subjects = bus.ScopedSubjects(r.d.opts.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
-	co.Concurrency = r.d.opts.Concurrency
-	c, err := r.d.bus.Consume(ctx, co, r.d.handle)
-	if err != nil {
-		return err
-	}
-	r.d.log.Info("consuming events", "consumer", co.Name, "subjects", co.Subjects)
-	<-c.Done()
-	return nil
+	co := o.Consumer
+	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
+	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
+	co.Concurrency = o.Concurrency
+	return mgr.Add(&app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 
 // handle starts the Tasks that one event triggers.
