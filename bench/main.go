@@ -29,6 +29,7 @@ import (
 	"github.com/go-logr/logr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/sirocco-cloud/orca/internal/controlplane"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -260,8 +261,8 @@ func machine() map[string]string {
 	m := map[string]string{
 		"cpus":       fmt.Sprint(runtime.NumCPU()),
 		"go":         runtime.Version(),
-		"kubernetes": testenv.KubernetesVersion,
-		"etcd":       testenv.EtcdVersion,
+		"kubernetes": controlplane.KubernetesVersion,
+		"etcd":       controlplane.EtcdVersion,
 	}
 	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
 		for line := range strings.SplitSeq(string(data), "\n") {

@@ -17,13 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/sirocco-cloud/orca/internal/controlplane"
 	"github.com/sirocco-cloud/orca/internal/scheme"
-)
-
-// Versions of the control plane that hack/control-plane.sh builds.
-const (
-	KubernetesVersion = "v1.37.2"
-	EtcdVersion       = "v3.7.3"
 )
 
 // Env is a running control plane with Orca's CRDs installed.
@@ -43,28 +38,8 @@ type Env struct {
 	dir string
 }
 
-// AssetsDir returns the folder of the control-plane binaries: KUBEBUILDER_ASSETS when
-// set, else the cache folder that hack/control-plane.sh fills.
-func AssetsDir() (string, error) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		cache := os.Getenv("ORCA_CACHE_DIR")
-		if cache == "" {
-			userCache, err := os.UserCacheDir()
-			if err != nil {
-				return "", fmt.Errorf("find cache folder: %w", err)
-			}
-			cache = filepath.Join(userCache, "orca")
-		}
-		dir = filepath.Join(cache, "controlplane", "k8s-"+KubernetesVersion+"-etcd-"+EtcdVersion)
-	}
-	for _, bin := range []string{"etcd", "kube-apiserver", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return "", fmt.Errorf("control-plane binary %s missing in %s: run `make control-plane` (or `make test`, which builds it)", bin, dir)
-		}
-	}
-	return dir, nil
-}
+// AssetsDir returns the folder of the control-plane binaries, kubectl included.
+func AssetsDir() (string, error) { return controlplane.AssetsDir() }
 
 // RepoRoot returns the root of Orca's checkout.
 func RepoRoot() string {
