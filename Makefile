@@ -8,6 +8,7 @@ CONTROLLER_GEN := $(GO) tool controller-gen
 export ORCA_CACHE_DIR ?= $(HOME)/.cache/orca
 GO_TEST_FLAGS ?=
 BENCH_FLAGS ?=
+RUN_FLAGS ?=
 SERVICES := scheduler dispatcher watcher actions
 
 .PHONY: help
@@ -38,6 +39,19 @@ CONTAINER_TOOL ?= docker
 .PHONY: images
 images: ## Build the container image of the four services (one image; the command picks the service).
 	$(CONTAINER_TOOL) build -t $(IMAGE) .
+
+# Without KUBECONFIG: a sandbox cluster in ~/.local/state/orca/sandbox, emptied at
+# each start. With KUBECONFIG: that cluster (the CRDs are installed). ORCA_NATS_URL
+# picks a NATS server instead of the embedded one.
+.PHONY: run
+run: ## Run Orca with the examples applied: in a local sandbox cluster, or with KUBECONFIG set in that cluster (Ctrl-C stops it).
+	@$(GO) build -o bin/orca ./cmd/orca
+ifeq ($(KUBECONFIG),)
+	@KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
+		exec bin/orca run --sandbox --apply examples $(RUN_FLAGS)
+else
+	exec bin/orca run --install-crds --apply examples $(RUN_FLAGS)
+endif
 
 .PHONY: control-plane
 control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl into the cache (once).

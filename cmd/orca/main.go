@@ -1,5 +1,6 @@
 // Command orca is Orca's command line: `orca run` runs the four services in one
-// process (with an embedded NATS), `orca fire` fires an ignition, `orca events`
+// process (with an embedded NATS, and with --sandbox in a local cluster it
+// starts), `orca fire` fires an ignition, `orca events`
 // follows the events and `orca graph` prints a namespace's workflow graph; see
 // internal/cli. Built as kubectl-orca it is the kubectl plugin `kubectl orca`:
 //
@@ -13,9 +14,12 @@ import (
 	"syscall"
 
 	"github.com/sirocco-cloud/orca/internal/cli"
+	"github.com/sirocco-cloud/orca/internal/nodeagent"
 )
 
 func main() {
+	// The sandbox's node agent starts each container through this binary.
+	nodeagent.RunContainerIfChild()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -16,6 +16,7 @@ import (
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/dispatcher"
+	"github.com/sirocco-cloud/orca/internal/sandbox"
 	"github.com/sirocco-cloud/orca/internal/scheduler"
 	"github.com/sirocco-cloud/orca/internal/watcher"
 )
@@ -42,6 +43,16 @@ type RunOptions struct {
 	// NATSStarted, when set, is called with the URL of the embedded server once it
 	// accepts connections.
 	NATSStarted func(url string)
+	// Sandbox starts a local cluster in StateDir/sandbox (package sandbox) and runs
+	// against it; its NATS stream is kept there too, so that each start is clean.
+	Sandbox bool
+	// InstallCRDs applies Orca's CRDs before the services start (the sandbox has
+	// them anyway).
+	InstallCRDs bool
+	// Apply are YAML files or folders applied before the services start;
+	// objects without a namespace go to ApplyNamespace (default "default").
+	Apply          []string
+	ApplyNamespace string
 }
 
 // DefaultStateDir returns $XDG_STATE_HOME/orca, else ~/.local/state/orca.
@@ -61,6 +72,33 @@ func DefaultStateDir() (string, error) {
 // starts an embedded nats-server whose JetStream lives in StateDir, and stops it
 // last. It notes what it started on stderr; the services log there too.
 func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
+	log := app.NewLogger(o.App.LogFormat).With("service", RunName)
+	var sb *sandbox.Sandbox
+	if o.Sandbox {
+		var err error
+		if sb, err = startSandbox(ctx, stderr, log, &o); err != nil {
+			return err
+		}
+		defer func() {
+			log.Info("stopping the sandbox")
+			if err := sb.Stop(); err != nil {
+				log.Error("stop the sandbox", "error", err)
+			}
+		}()
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func() {
+			select {
+			case err := <-sb.Failed():
+				cancel(err)
+			case <-ctx.Done():
+			}
+		}()
+	}
+	if err := prepareCluster(ctx, stderr, o); err != nil {
+		return err
+	}
 	if len(o.App.NATS.URLs) == 0 {
 		srv, err := startEmbedded(o)
 		if err != nil {
@@ -75,7 +113,14 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 	} else {
 		fmt.Fprintf(stderr, "using NATS at %s\n", natsURL(o.App.NATS))
 	}
-	return app.Run(ctx, RunName, o.App, AllServices(o.App))
+	if sb != nil {
+		printTryThis(stderr, sb, o)
+	}
+	err := app.Run(ctx, RunName, o.App, AllServices(o.App))
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // the sandbox failed
+	}
+	return err
 }
 
 // AllServices returns the Setup of the four services on one manager.
@@ -141,7 +186,14 @@ func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
 	fs.StringVar(&o.StateDir, "state-dir", "", "folder of the embedded NATS's JetStream files (default: $XDG_STATE_HOME/orca, else ~/.local/state/orca)")
 	fs.StringVar(&o.NATSHost, "nats-host", "127.0.0.1", "address the embedded NATS listens on (ignored with --nats-url)")
 	fs.IntVar(&o.NATSPort, "nats-port", DefaultNATSPort, "port of the embedded NATS; 0 picks a free one (ignored with --nats-url)")
-	pos, err := parse(c, fs, "run [--kubeconfig FILE] [--state-dir DIR | --nats-url URL] [flags]",
+	fs.BoolVar(&o.Sandbox, "sandbox", false, "start a local cluster in <state-dir>/sandbox, emptied at each start, whose Pods run as processes on this host, and run against it")
+	fs.BoolVar(&o.InstallCRDs, "install-crds", false, "apply Orca's CRDs to the cluster first (needs a cluster admin)")
+	fs.Func("apply", "a YAML file or folder to apply before the services start (repeatable), e.g. examples", func(s string) error {
+		o.Apply = append(o.Apply, s)
+		return nil
+	})
+	fs.StringVar(&o.ApplyNamespace, "apply-namespace", "default", "namespace of the applied objects that name none")
+	pos, err := parse(c, fs, "run [--sandbox | --kubeconfig FILE] [--state-dir DIR | --nats-url URL] [--apply PATH] [flags]",
 		`Runs Orca's four services, scheduler, dispatcher, watcher and actions, in one
 process against the cluster of the kubeconfig (the CRDs must be installed), until
 Ctrl-C. Without --nats-url (or ORCA_NATS_URL) it also runs an embedded NATS server
@@ -150,8 +202,15 @@ look by default) and storing the stream in --state-dir, so that events survive a
 restart. The services' flags are the same as those of the separate binaries;
 leader election is off unless --leader-elect.
 
+With --sandbox it first starts a local cluster (etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and a node agent that runs each Pod's
+commands as processes on this host) in <state-dir>/sandbox, with the CRDs
+installed, and prints its kubeconfig. Each start is clean: the sandbox folder,
+the NATS stream included, is emptied first. Ctrl-C stops every process.
+
 Examples:
-  orca run --kubeconfig ~/.kube/config
+  orca run --sandbox --apply examples
+  orca run --kubeconfig ~/.kube/config --install-crds
   orca run --nats-url nats://nats.orca:4222 --namespaces team-a,team-b
 `, args)
 	if err != nil {
@@ -166,7 +225,10 @@ Examples:
 	if err := o.App.Complete(); err != nil {
 		return usageErrorf("%v", err)
 	}
-	if o.StateDir == "" && len(o.App.NATS.URLs) == 0 {
+	if o.Sandbox && o.App.Kubeconfig != "" {
+		return usageErrorf("--sandbox starts its own cluster: drop --kubeconfig, or --sandbox to use that cluster")
+	}
+	if o.StateDir == "" && (o.Sandbox || len(o.App.NATS.URLs) == 0) {
 		if o.StateDir, err = DefaultStateDir(); err != nil {
 			return err
 		}
