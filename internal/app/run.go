@@ -111,6 +111,10 @@ func (o *Options) ManagerOptions(name string) manager.Options {
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptrTo(15 * time.Second),
 	}
+	// No service reads managedFields: without them the cache holds less and every
+	// read from it (a deep copy) copies less. An update of an object read from the
+	// cache leaves them as they are: it sends none.
+	opts.Cache.DefaultTransform = cache.TransformStripManagedFields()
 	opts.Cache.ByObject = map[client.Object]cache.ByObject{
 		// Orca reads only the Pods it started: caching every Pod of a cluster would
 		// cost memory for nothing.

@@ -14,5 +14,7 @@
 // so a failing init container's message is reported when no container ran.
 //
 // A second controller keeps each Task's state (Pending or Running) and its list of
-// active Pods in step with the Pods that exist.
+// active Pods in step with the Pods that exist. When a Pod ends, it leaves both to
+// the record of the run, which writes them with the history in one status write,
+// and writes them itself only if that record is late (the bus is down, say).
 package watcher

@@ -89,34 +89,18 @@ func taskOf(pod *corev1.Pod) string {
 }
 
 // record counts the run in the Task's status once: a Pod already in the history
-// was counted by an earlier try.
+// was counted by an earlier try. The first try reads the Task from the cache and
+// writes with its resourceVersion; when the cache was behind, that write conflicts
+// and the next tries read from the API server, so a stale read never counts twice.
 func (r *podReconciler) record(ctx context.Context, pod *corev1.Pod, taskName string, c completion) error {
+	key := client.ObjectKey{Namespace: pod.Namespace, Name: taskName}
 	var task orcav1.Task
-	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		if err := r.reader.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: taskName}, &task); err != nil {
-			return err
-		}
-		st := &task.Status
-		if slices.ContainsFunc(st.History, func(h orcav1.RunRecord) bool { return h.Pod == pod.Name }) {
-			return nil
-		}
-		finished := metav1.NewTime(c.FinishedAt)
-		if c.Succeeded {
-			st.LastSuccess, st.FailuresCount = &finished, 0
-		} else {
-			st.LastFailure = &finished
-			st.FailuresCount++
-		}
-		rec := orcav1.RunRecord{Pod: pod.Name, Run: pod.Annotations[orcav1.AnnotationRun], Succeeded: c.Succeeded,
-			ExitCode: c.ExitCode, Reason: c.Reason, FinishedAt: finished}
-		st.History = append([]orcav1.RunRecord{rec}, st.History...)[:min(len(st.History)+1, historySize)]
-		st.Active = slices.DeleteFunc(st.Active, func(name string) bool { return name == pod.Name })
-		st.State = orcav1.TaskPending
-		if len(st.Active) > 0 {
-			st.State = orcav1.TaskRunning
-		}
-		return r.client.Status().Update(ctx, &task)
-	})
+	err := r.tryRecord(ctx, key, &task, pod, c, true)
+	if apierrors.IsConflict(err) {
+		err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			return r.tryRecord(ctx, key, &task, pod, c, false)
+		})
+	}
 	if apierrors.IsNotFound(err) {
 		return nil // the Task is gone; its event is published all the same
 	}
@@ -128,4 +112,47 @@ func (r *podReconciler) record(ctx context.Context, pod *corev1.Pod, taskName st
 			"pod %s failed: %s (exit code %d)", pod.Name, c.Reason, c.ExitCode)
 	}
 	return nil
+}
+
+// tryRecord reads the Task into task, from the cache when cached, and writes the
+// run into its status unless it is there already. A Task that the cache has not
+// got (yet) is read from the API server, which alone says that it is gone.
+func (r *podReconciler) tryRecord(ctx context.Context, key client.ObjectKey, task *orcav1.Task, pod *corev1.Pod, c completion, cached bool) error {
+	*task = orcav1.Task{}
+	var err error
+	if cached {
+		err = r.client.Get(ctx, key, task)
+	}
+	if !cached || apierrors.IsNotFound(err) {
+		err = r.reader.Get(ctx, key, task)
+	}
+	if err != nil {
+		return err
+	}
+	if !countRun(&task.Status, pod, c) {
+		return nil
+	}
+	return r.client.Status().Update(ctx, task)
+}
+
+// countRun adds the run of pod to st: the history, the last success or failure,
+// the failure count, and the Task's state without the Pod. It returns false, with
+// st unchanged, when the history has the Pod already.
+func countRun(st *orcav1.TaskStatus, pod *corev1.Pod, c completion) bool {
+	if slices.ContainsFunc(st.History, func(h orcav1.RunRecord) bool { return h.Pod == pod.Name }) {
+		return false
+	}
+	finished := metav1.NewTime(c.FinishedAt)
+	if c.Succeeded {
+		st.LastSuccess, st.FailuresCount = &finished, 0
+	} else {
+		st.LastFailure = &finished
+		st.FailuresCount++
+	}
+	rec := orcav1.RunRecord{Pod: pod.Name, Run: pod.Annotations[orcav1.AnnotationRun], Succeeded: c.Succeeded,
+		ExitCode: c.ExitCode, Reason: c.Reason, FinishedAt: finished}
+	st.History = append([]orcav1.RunRecord{rec}, st.History...)[:min(len(st.History)+1, historySize)]
+	st.Active = slices.DeleteFunc(st.Active, func(name string) bool { return name == pod.Name })
+	st.State = stateOf(st.Active)
+	return true
 }

@@ -67,7 +67,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if err != nil {
 		return fmt.Errorf("pod completion controller: %w", err)
 	}
-	tasks := &taskReconciler{client: mgr.GetClient()}
+	tasks := &taskReconciler{client: mgr.GetClient(), now: o.Now}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("orca-task-status").
 		For(&orcav1.Task{}).
