@@ -1,5 +1,6 @@
 // Package cli is Orca's command line for people: `orca run` runs the four services
-// in one process, `orca fire` fires an ignition, `orca events` follows Orca's
+// in one process (with --sandbox in a local cluster it starts, with --apply after
+// applying manifests), `orca fire` fires an ignition, `orca events` follows Orca's
 // events and `orca graph` draws the workflow of a namespace. The binary works the
 // same when named kubectl-orca, as a kubectl plugin (`kubectl orca ...`).
 //
@@ -32,7 +33,7 @@ type cmdEnv struct {
 
 func commands() []command {
 	return []command{
-		{"run", "run the scheduler, dispatcher, watcher and actions in one process", runCmd},
+		{"run", "run the scheduler, dispatcher, watcher and actions in one process (--sandbox: in a local cluster)", runCmd},
 		{"fire", "fire an ignition: the Tasks that start on it run", fireCmd},
 		{"events", "follow Orca's events live, one line each", eventsCmd},
 		{"graph", "print the workflow graph of a namespace (mermaid or dot)", graphCmd},

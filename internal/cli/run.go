@@ -183,7 +183,7 @@ func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
 	fs := newFlagSet("run")
 	var o RunOptions
 	o.App.BindFlags(fs)
-	fs.StringVar(&o.StateDir, "state-dir", "", "folder of the embedded NATS's JetStream files (default: $XDG_STATE_HOME/orca, else ~/.local/state/orca)")
+	fs.StringVar(&o.StateDir, "state-dir", "", "folder of the embedded NATS's JetStream files and of the sandbox (default: $XDG_STATE_HOME/orca, else ~/.local/state/orca)")
 	fs.StringVar(&o.NATSHost, "nats-host", "127.0.0.1", "address the embedded NATS listens on (ignored with --nats-url)")
 	fs.IntVar(&o.NATSPort, "nats-port", DefaultNATSPort, "port of the embedded NATS; 0 picks a free one (ignored with --nats-url)")
 	fs.BoolVar(&o.Sandbox, "sandbox", false, "start a local cluster in <state-dir>/sandbox, emptied at each start, whose Pods run as processes on this host, and run against it")
