@@ -47,4 +47,3 @@ func TestPrepareStartsCleanAndOnce(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "another sandbox runs in "+dir)
 }
-
