@@ -15,11 +15,14 @@ import (
 
 	"github.com/sirocco-cloud/orca/internal/cli"
 	"github.com/sirocco-cloud/orca/internal/nodeagent"
+	"github.com/sirocco-cloud/orca/internal/sandbox"
 )
 
 func main() {
 	// The sandbox's node agent starts each container through this binary.
 	nodeagent.RunContainerIfChild()
+	// It also starts the guard that stops a sandbox whose process was killed.
+	sandbox.RunGuardIfChild()
 	// SIGHUP too: a closed terminal stops the sandbox as Ctrl-C does.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	code := cli.Main(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)

@@ -54,6 +54,7 @@ type Sandbox struct {
 	stopAgent context.CancelFunc
 	agentDone chan error
 	failed    chan error
+	guard     *guard
 	unlock    func()
 	log       *slog.Logger
 }
@@ -72,8 +73,19 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if err := controlplane.CheckAssets(o.AssetsDir, "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"); err != nil {
 		return nil, err
 	}
+	if o.Dir == "" {
+		return nil, errors.New("no sandbox folder")
+	}
+	if o.Dir, err = filepath.Abs(o.Dir); err != nil {
+		return nil, fmt.Errorf("sandbox folder: %w", err)
+	}
 	unlock, err := prepare(o.Dir, o.Log)
 	if err != nil {
+		return nil, err
+	}
+	g, err := startGuard(o.Dir)
+	if err != nil {
+		unlock()
 		return nil, err
 	}
 	s := &Sandbox{
@@ -81,6 +93,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		Kubectl:        filepath.Join(o.AssetsDir, "kubectl"),
 		LogDir:         filepath.Join(o.Dir, "logs"),
 		failed:         make(chan error, 1),
+		guard:          g,
 		unlock:         unlock,
 		log:            o.Log,
 	}
@@ -230,6 +243,10 @@ func (s *Sandbox) Stop() error {
 		_ = f.Close()
 	}
 	s.logs = nil
+	if s.guard != nil {
+		s.guard.stop()
+		s.guard = nil
+	}
 	if s.unlock != nil {
 		s.unlock()
 		s.unlock = nil

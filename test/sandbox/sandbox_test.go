@@ -36,33 +36,10 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	orca := buildOrca(t)
 	state := t.TempDir()
-	var stderr testenv.Buffer
-	cmd := exec.Command(orca, "run", "--sandbox", "--state-dir", state,
-		"--apply", filepath.Join(testenv.RepoRoot(), "examples"),
-		"--nats-port", "0", "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	require.NoError(t, cmd.Start())
-	var exitErr error
-	exited := make(chan struct{})
-	go func() { exitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// After a failure: stop it as Ctrl-C would, then kill what is left, as
-		// kube-apiserver and etcd do not die with a killed parent.
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-		for _, pid := range processesWith(state) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		if t.Failed() {
-			t.Logf("orca run output:\n%s", stderr.String())
-		}
-	})
+	run := startSandbox(t, orca, state, "--apply", filepath.Join(testenv.RepoRoot(), "examples"))
+	cmd, stderr, exited := run.cmd, &run.out, run.exited
 
-	natsURL := waitMatch(t, &stderr, exited, `embedded NATS with JetStream listening on (nats://[^,\s]+)`)
+	natsURL := waitMatch(t, stderr, exited, `embedded NATS with JetStream listening on (nats://[^,\s]+)`)
 	kubeconfig := filepath.Join(state, "sandbox", "kubeconfig")
 	s := newSession(t, kubeconfig)
 
@@ -108,7 +85,7 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
 	select {
 	case <-exited:
-		require.NoError(t, exitErr, "orca run exits 0 on Ctrl-C")
+		require.NoError(t, run.err, "orca run exits 0 on Ctrl-C")
 	case <-time.After(time.Minute):
 		t.Fatal("orca run did not stop within a minute of Ctrl-C")
 	}
@@ -120,6 +97,58 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 			_ = l.Close()
 		}
 	}
+}
+
+// TestKilledSandboxLeavesNothing kills `orca run --sandbox` with SIGKILL: its
+// guard stops kube-apiserver and etcd, which do not die with their parent, and
+// the rest dies with it.
+func TestKilledSandboxLeavesNothing(t *testing.T) {
+	orca := buildOrca(t)
+	state := t.TempDir()
+	run := startSandbox(t, orca, state)
+	waitMatch(t, &run.out, run.exited, `embedded NATS with JetStream listening on`)
+	require.NotEmpty(t, processesWith(state), "the control plane runs")
+
+	require.NoError(t, run.cmd.Process.Kill())
+	<-run.exited
+	err := testenv.Eventually(t.Context(), 20*time.Second, func(context.Context) (bool, error) {
+		return len(processesWith(state)) == 0, nil
+	})
+	assert.NoError(t, err, "processes left: %v", processesWith(state))
+}
+
+// sandboxRun is a running `orca run --sandbox`.
+type sandboxRun struct {
+	cmd    *exec.Cmd
+	out    testenv.Buffer
+	exited chan struct{}
+	err    error // once exited is closed
+}
+
+// startSandbox starts `orca run --sandbox` in the state folder, on free ports.
+// After a failure the cleanup stops it as Ctrl-C would, then kills what is left.
+func startSandbox(t *testing.T, orca, state string, args ...string) *sandboxRun {
+	r := &sandboxRun{exited: make(chan struct{})}
+	r.cmd = exec.Command(orca, append([]string{"run", "--sandbox", "--state-dir", state,
+		"--nats-port", "0", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, args...)...)
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
+	require.NoError(t, r.cmd.Start())
+	go func() { r.err = r.cmd.Wait(); close(r.exited) }()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-r.exited:
+		case <-time.After(30 * time.Second):
+			_ = r.cmd.Process.Kill()
+		}
+		for _, pid := range processesWith(state) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if t.Failed() {
+			t.Logf("orca run output:\n%s", r.out.String())
+		}
+	})
+	return r
 }
 
 const sleeperMarker = "orca-sandbox-test-sleeper"
@@ -188,19 +217,13 @@ func (s *session) waitSucceeded(t *testing.T, task string, n int) {
 	require.NoError(t, err, "task %s: %d successful runs; status %+v", task, n, last)
 }
 
-// lastPod returns the name of the Task's newest Pod.
+// lastPod returns the name of the Pod of the Task's last recorded run.
 func (s *session) lastPod(t *testing.T, task string) string {
 	t.Helper()
-	var pods corev1.PodList
-	require.NoError(t, s.c.List(t.Context(), &pods, client.InNamespace("default"), client.MatchingLabels{orcav1.LabelTask: task}))
-	require.NotEmpty(t, pods.Items, "pods of task %s", task)
-	last := pods.Items[0]
-	for _, p := range pods.Items[1:] {
-		if p.CreationTimestamp.After(last.CreationTimestamp.Time) || p.CreationTimestamp.Equal(&last.CreationTimestamp) && p.Name > last.Name {
-			last = p
-		}
-	}
-	return last.Name
+	var tk orcav1.Task
+	require.NoError(t, s.c.Get(t.Context(), client.ObjectKey{Namespace: "default", Name: task}, &tk))
+	require.NotEmpty(t, tk.Status.History, "runs of task %s", task)
+	return tk.Status.History[0].Pod
 }
 
 func (s *session) podRun(t *testing.T, pod string) string {
