@@ -6,5 +6,8 @@
 //
 // The binaries are the cached ones of hack/control-plane.sh (internal/controlplane).
 // Every start is clean: the folder is emptied first, and a process left by an
-// earlier run that was killed is stopped. Stop stops every process it started.
+// earlier run is stopped. Stop stops every process it started; should the
+// sandbox's process be killed instead, a guard process stops what would outlive
+// it. A program that calls Start must call RunGuardIfChild first thing in main,
+// and nodeagent.RunContainerIfChild too.
 package sandbox
