@@ -68,9 +68,11 @@ func DefaultStateDir() (string, error) {
 }
 
 // RunAll runs the scheduler, dispatcher, watcher and actions in one process, with
-// one controller-runtime manager, until ctx ends. Without a NATS URL it first
-// starts an embedded nats-server whose JetStream lives in StateDir, and stops it
-// last. It notes what it started on stderr; the services log there too.
+// one controller-runtime manager, until ctx ends. With Sandbox it first starts a
+// local cluster (package sandbox), and stops it last; then it installs the CRDs
+// and applies o.Apply when asked. Without a NATS URL it starts an embedded
+// nats-server whose JetStream lives in StateDir, and stops it after the services.
+// It notes what it started on stderr; the services and the Pods' output go there too.
 func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 	log := app.NewLogger(o.App.LogFormat).With("service", RunName)
 	var sb *sandbox.Sandbox
