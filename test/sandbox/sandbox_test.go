@@ -89,8 +89,12 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("orca run did not stop within a minute of Ctrl-C")
 	}
-	assert.Empty(t, processesWith(state), "no process of the sandbox is left")
-	assert.Empty(t, processesWith(sleeperMarker), "no container process is left")
+	// The kernel ends the processes of a container's PID namespace once its first
+	// process is gone: allow it a moment.
+	err = testenv.Eventually(t.Context(), 10*time.Second, func(context.Context) (bool, error) {
+		return len(processesWith(state))+len(processesWith(sleeperMarker)) == 0, nil
+	})
+	assert.NoError(t, err, "processes left: %v of the sandbox, %v of the sleeper", processesWith(state), processesWith(sleeperMarker))
 	for _, port := range ports {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if assert.NoError(t, err, "port %d is free", port) {
@@ -254,7 +258,8 @@ func (s *session) apiServer(t *testing.T) string {
 	return cfg.Host
 }
 
-// startEvents runs `orca events` until the test ends and returns its output.
+// startEvents runs `orca events` until the test ends and returns its output once
+// it follows the stream.
 func startEvents(t *testing.T, orca, natsURL string) *testenv.Buffer {
 	var out testenv.Buffer
 	cmd := exec.Command(orca, "events", "-A", "--nats-url", natsURL)
@@ -264,6 +269,8 @@ func startEvents(t *testing.T, orca, natsURL string) *testenv.Buffer {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 	})
+	// It prints this once its consumer exists: what is fired after, it sees.
+	waitMatch(t, &out, nil, `following Orca's events`)
 	return &out
 }
 
