@@ -4,11 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -21,6 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sirocco-cloud/orca/internal/controlplane"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -131,80 +128,48 @@ func job(ns, name string) *batchv1.Job {
 	}
 }
 
-// kcm is a kube-controller-manager process running the job and cronjob controllers.
-type kcm struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error
-	once sync.Once
-}
-
-// startKCM starts kube-controller-manager with extra flags and waits until its Job
-// controller creates Pods.
-func (c *cluster) startKCM(ctx context.Context, obs *observer, name string, extra ...string) (*kcm, error) {
-	bin := filepath.Join(c.env.AssetsDir, "kube-controller-manager")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("kube-controller-manager missing in %s: run `make control-plane`", c.env.AssetsDir)
-	}
-	logf, err := os.Create(filepath.Join(c.tmp, "kcm-"+name+".log"))
+// startKCM starts kube-controller-manager with the job and cronjob controllers and
+// extra flags, and waits until its Job controller creates Pods.
+func (c *cluster) startKCM(ctx context.Context, obs *observer, name string, extra ...string) (*controlplane.Process, error) {
+	logPath := filepath.Join(c.tmp, "kcm-"+name+".log")
+	k, err := controlplane.Start(controlplane.Command{
+		Name: "kube-controller-manager", AssetsDir: c.env.AssetsDir, LogPath: logPath,
+		Args: append([]string{
+			"--kubeconfig=" + c.env.KubeconfigPath,
+			"--controllers=job-controller,cronjob-controller",
+			"--leader-elect=false",
+			"--secure-port=0",
+			"--use-service-account-credentials=false",
+		}, extra...),
+	})
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{
-		"--kubeconfig=" + c.env.KubeconfigPath,
-		"--controllers=job-controller,cronjob-controller",
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--use-service-account-credentials=false",
-	}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return nil, fmt.Errorf("start kube-controller-manager: %w", err)
+	fail := func(err error) (*controlplane.Process, error) {
+		_ = k.Stop(kcmGrace)
+		return nil, err
 	}
-	k := &kcm{name: name, cmd: cmd, done: make(chan error, 1)}
-	go func() { k.done <- cmd.Wait(); _ = logf.Close() }()
 
 	// Ready when a probe Job gets its Pod.
 	ns := "kcm-probe-" + name
 	if err := c.namespace(ctx, ns); err != nil {
-		k.stop()
-		return nil, err
+		return fail(err)
 	}
 	pods := obs.watch(ns)
 	if _, err := c.cs.BatchV1().Jobs(ns).Create(ctx, job(ns, "probe"), metav1.CreateOptions{}); err != nil {
-		k.stop()
-		return nil, err
+		return fail(err)
 	}
 	select {
 	case <-pods:
 		return k, nil
-	case err := <-k.done:
-		k.done <- err // stop reads it
-		return nil, fmt.Errorf("kube-controller-manager exited: %v (log: %s)", err, logf.Name())
+	case <-k.Done():
+		return nil, k.Err()
 	case <-time.After(90 * time.Second):
-		k.stop()
-		return nil, fmt.Errorf("kube-controller-manager %s: probe Job got no Pod in 90s (log: %s)", name, logf.Name())
+		return fail(fmt.Errorf("kube-controller-manager %s: probe Job got no Pod in 90s (log: %s)", name, logPath))
 	case <-ctx.Done():
-		k.stop()
-		return nil, ctx.Err()
+		return fail(ctx.Err())
 	}
 }
 
-// stop ends the process: SIGTERM, then SIGKILL after 10 s.
-func (k *kcm) stop() {
-	if k == nil {
-		return
-	}
-	k.once.Do(func() {
-		_ = k.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-k.done:
-		case <-time.After(10 * time.Second):
-			_ = k.cmd.Process.Kill()
-			<-k.done
-		}
-	})
-}
+// kcmGrace is how long kube-controller-manager may take to stop before SIGKILL.
+const kcmGrace = 10 * time.Second

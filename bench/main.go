@@ -162,7 +162,7 @@ func run(ctx context.Context, cfg settings) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { k.stop() }()
+	defer func() { _ = k.Stop(kcmGrace) }()
 	if err := setupIgnition(ctx, c); err != nil {
 		return err
 	}
@@ -225,7 +225,9 @@ func run(ctx context.Context, cfg settings) (err error) {
 	}
 	if cfg.runs("ignition") || cfg.runs("fanout") {
 		step("restarting kube-controller-manager with --kube-api-qps=1000 --kube-api-burst=2000")
-		k.stop()
+		if err := k.Stop(kcmGrace); err != nil {
+			return err
+		}
 		if k, err = c.startKCM(ctx, obs, "tuned", "--kube-api-qps=1000", "--kube-api-burst=2000"); err != nil {
 			return err
 		}

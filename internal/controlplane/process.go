@@ -67,8 +67,12 @@ func (p *Process) Err() error {
 	return fmt.Errorf("%s exited: %v (log: %s)", p.name, p.err, p.log)
 }
 
-// Stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
+// Stop sends SIGTERM, then SIGKILL after grace, and waits for the exit. Stopping
+// a nil or stopped Process does nothing.
 func (p *Process) Stop(grace time.Duration) error {
+	if p == nil {
+		return nil
+	}
 	select {
 	case <-p.done:
 		return nil
