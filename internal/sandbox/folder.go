@@ -59,11 +59,14 @@ func prepare(dir string, log *slog.Logger) (unlock func(), err error) {
 }
 
 // leftovers returns the processes whose command line names a path in dir: the
-// etcd, kube-apiserver, controllers and containers of an earlier run.
-func leftovers(dir string) []int {
+// etcd, kube-apiserver and controllers of an earlier run.
+func leftovers(dir string) []int { return ProcessesNaming(dir + string(filepath.Separator)) }
+
+// ProcessesNaming returns the processes, other than this one, whose command line
+// contains s.
+func ProcessesNaming(s string) []int {
 	entries, _ := os.ReadDir("/proc")
 	self := os.Getpid()
-	needle := []byte(dir + string(filepath.Separator))
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -71,7 +74,7 @@ func leftovers(dir string) []int {
 			continue
 		}
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, needle) {
+		if err == nil && bytes.Contains(cmdline, []byte(s)) {
 			pids = append(pids, pid)
 		}
 	}

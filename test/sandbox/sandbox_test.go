@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/sandbox"
 	"github.com/sirocco-cloud/orca/internal/scheme"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
@@ -78,7 +79,7 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	fireOut, err = fire.CombinedOutput()
 	require.NoError(t, err, "%s", fireOut)
 	require.NoError(t, testenv.Eventually(t.Context(), time.Minute, func(context.Context) (bool, error) {
-		return len(processesWith(sleeperMarker)) > 0, nil
+		return len(sandbox.ProcessesNaming(sleeperMarker)) > 0, nil
 	}), "the sleeper's process runs")
 	ports := s.ports(t, natsURL)
 
@@ -92,9 +93,9 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	// The kernel ends the processes of a container's PID namespace once its first
 	// process is gone: allow it a moment.
 	err = testenv.Eventually(t.Context(), 10*time.Second, func(context.Context) (bool, error) {
-		return len(processesWith(state))+len(processesWith(sleeperMarker)) == 0, nil
+		return len(sandbox.ProcessesNaming(state))+len(sandbox.ProcessesNaming(sleeperMarker)) == 0, nil
 	})
-	assert.NoError(t, err, "processes left: %v of the sandbox, %v of the sleeper", processesWith(state), processesWith(sleeperMarker))
+	assert.NoError(t, err, "processes left: %v of the sandbox, %v of the sleeper", sandbox.ProcessesNaming(state), sandbox.ProcessesNaming(sleeperMarker))
 	for _, port := range ports {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if assert.NoError(t, err, "port %d is free", port) {
@@ -111,14 +112,14 @@ func TestKilledSandboxLeavesNothing(t *testing.T) {
 	state := t.TempDir()
 	run := startSandbox(t, orca, state)
 	waitMatch(t, &run.out, run.exited, `embedded NATS with JetStream listening on`)
-	require.NotEmpty(t, processesWith(state), "the control plane runs")
+	require.NotEmpty(t, sandbox.ProcessesNaming(state), "the control plane runs")
 
 	require.NoError(t, run.cmd.Process.Kill())
 	<-run.exited
 	err := testenv.Eventually(t.Context(), 20*time.Second, func(context.Context) (bool, error) {
-		return len(processesWith(state)) == 0, nil
+		return len(sandbox.ProcessesNaming(state)) == 0, nil
 	})
-	assert.NoError(t, err, "processes left: %v", processesWith(state))
+	assert.NoError(t, err, "processes left: %v", sandbox.ProcessesNaming(state))
 }
 
 // sandboxRun is a running `orca run --sandbox`.
@@ -145,7 +146,7 @@ func startSandbox(t *testing.T, orca, state string, args ...string) *sandboxRun 
 		case <-time.After(30 * time.Second):
 			_ = r.cmd.Process.Kill()
 		}
-		for _, pid := range processesWith(state) {
+		for _, pid := range sandbox.ProcessesNaming(state) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		if t.Failed() {
@@ -294,23 +295,6 @@ func waitMatch(t *testing.T, out *testenv.Buffer, exited <-chan struct{}, patter
 	})
 	require.NoError(t, err, "waiting for %q in:\n%s", pattern, out.String())
 	return got
-}
-
-// processesWith returns the pids whose command line contains s.
-func processesWith(s string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte(s)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 func buildOrca(t *testing.T) string {
