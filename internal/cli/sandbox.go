@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/sandbox"
 	"github.com/sirocco-cloud/orca/internal/scheme"
 )
@@ -63,8 +64,8 @@ func printTryThis(w io.Writer, sb *sandbox.Sandbox, o RunOptions) {
 		orca = shortPath(exe)
 	}
 	nats := ""
-	if o.NATSPort != DefaultNATSPort {
-		nats = " --nats-url " + strings.Join(o.App.NATS.URLs, ",")
+	if url := strings.Join(o.App.NATS.URLs, ","); url != bus.DefaultURL {
+		nats = " --nats-url " + url
 	}
 	fmt.Fprintf(w, `
 Orca runs in a sandbox cluster: its Pods run as processes on this host.
