@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -96,28 +95,10 @@ func startNATS(t *testing.T, authFile string, includes ...[2]string) *bus.Embedd
 	return srv
 }
 
-// logBuffer holds what a bus logged.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// violations returns the lines of the log that report a permissions violation.
-func (l *logBuffer) violations() []string {
+// violations returns the lines of a bus's log that report a permissions violation.
+func violations(log *testenv.Buffer) []string {
 	var out []string
-	for _, line := range strings.Split(l.String(), "\n") {
+	for _, line := range strings.Split(log.String(), "\n") {
 		if strings.Contains(strings.ToLower(line), "permissions violation") {
 			out = append(out, line)
 		}
@@ -129,12 +110,12 @@ func (l *logBuffer) violations() []string {
 type user struct {
 	name string
 	bus  *bus.Bus
-	log  *logBuffer
+	log  *testenv.Buffer
 }
 
 func connect(t *testing.T, srv *bus.Embedded, name string, opts ...func(*bus.Options)) *user {
 	t.Helper()
-	u := &user{name: name, log: &logBuffer{}}
+	u := &user{name: name, log: &testenv.Buffer{}}
 	o := bus.Options{
 		URLs: []string{srv.URL()}, Name: name, User: name, Password: os.Getenv(passwordVar(name)),
 		Logger: slog.New(slog.NewTextHandler(u.log, nil)),
@@ -155,7 +136,7 @@ func connect(t *testing.T, srv *bus.Embedded, name string, opts ...func(*bus.Opt
 // connection to report a permissions violation.
 func (u *user) refused(t *testing.T, what string, op func(ctx context.Context) error) {
 	t.Helper()
-	before := len(u.log.violations())
+	before := len(violations(u.log))
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 	defer cancel()
 	err := op(ctx)
@@ -167,7 +148,7 @@ func (u *user) refused(t *testing.T, what string, op func(ctx context.Context) e
 func (u *user) expectViolation(t *testing.T, what string, before int) {
 	t.Helper()
 	err := testenv.Eventually(t.Context(), 3*time.Second, func(context.Context) (bool, error) {
-		return len(u.log.violations()) > before, nil
+		return len(violations(u.log)) > before, nil
 	})
 	assert.NoError(t, err, "%s: %s should be a permissions violation; log:\n%s", u.name, what, u.log.String())
 }
@@ -178,7 +159,7 @@ func (u *user) clean(t *testing.T) {
 	// An asynchronous -ERR from the server arrives before the answer to a flush.
 	require.NoError(t, u.bus.Conn().Flush())
 	time.Sleep(50 * time.Millisecond)
-	assert.Empty(t, u.log.violations(), "%s met a permissions violation", u.name)
+	assert.Empty(t, violations(u.log), "%s met a permissions violation", u.name)
 }
 
 func ignition(ns, name, id string) bus.Ignition {
@@ -335,7 +316,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		ev, err := taskEvent(true, ns, "task1", "act-forged").Event()
 		require.NoError(t, err)
 		for _, subject := range []string{"orca.ignited.team-a.ignitor1", "orca.task.succeeded.team-a.task1", "$JS.API.STREAM.DELETE.ORCA", "$JS.API.STREAM.PURGE.ORCA", "$JS.API.CONSUMER.DELETE.ORCA.orca-dispatcher", "_INBOX.someone.else"} {
-			before := len(actions.log.violations())
+			before := len(violations(actions.log))
 			require.NoError(t, actions.bus.Republish(subject, ev), "a core publish is not answered")
 			actions.expectViolation(t, "publishing on "+subject, before)
 		}
@@ -349,7 +330,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 	})
 
 	t.Run("event-reader", func(t *testing.T) {
-		var asyncErrs logBuffer
+		var asyncErrs testenv.Buffer
 		nc, err := nats.Connect(srv.URL(), nats.UserInfo("event-reader", os.Getenv(passwordVar("event-reader"))),
 			nats.PermissionErrOnSubscribe(true),
 			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
