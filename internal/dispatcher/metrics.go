@@ -6,8 +6,10 @@ import (
 )
 
 var metrics = struct {
-	podsCreated  prometheus.Counter
-	podsRejected prometheus.Counter
+	podsCreated     prometheus.Counter
+	podsRejected    prometheus.Counter
+	duplicates      prometheus.Counter
+	staleTaskEvents prometheus.Counter
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -17,8 +19,16 @@ var metrics = struct {
 		Name: "orca_dispatcher_pods_rejected_total",
 		Help: "Pods the API server refused as invalid.",
 	}),
+	duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_duplicates_total",
+		Help: "Task starts dropped because the same event (source and id) had started the Task already: its Pod exists.",
+	}),
+	staleTaskEvents: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_stale_task_events_total",
+		Help: "Task events that started nothing because the Task that ran the Pod was deleted or replaced (another uid).",
+	}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents)
 }

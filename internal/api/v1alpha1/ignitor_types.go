@@ -28,9 +28,12 @@ type IgnitorSpec struct {
 	// +kubebuilder:validation:MaxLength=64
 	TimeZone string `json:"timeZone,omitempty"`
 
-	// Data is handed to the started Tasks' Pods as ORCA_DATA.
+	// Data is handed to the started Tasks' Pods as ORCA_DATA, an environment
+	// variable: at most 64 KiB (65536 bytes of UTF-8), so that every container can
+	// start with it.
 	// +optional
-	// +kubebuilder:validation:MaxLength=262144
+	// +kubebuilder:validation:MaxLength=65536
+	// +kubebuilder:validation:XValidation:rule="size(bytes(self)) <= 65536",message="data is over the limit of 65536 bytes (64 KiB) of UTF-8: it becomes the environment variable ORCA_DATA, and larger data would keep the containers from starting; pass a reference to the data instead"
 	Data string `json:"data,omitempty"`
 }
 

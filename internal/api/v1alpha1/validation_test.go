@@ -79,6 +79,14 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  data: x\n",
 		want:     []string{"spec.scheduled: Required value"},
 	}, {
+		name:     "ignitor data over 64 KiB",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  scheduled: NOW\n  data: " + strings.Repeat("x", 64<<10+1) + "\n",
+		want:     []string{"spec.data", "65536"},
+	}, {
+		name:     "ignitor data over 64 KiB in fewer characters",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  scheduled: NOW\n  data: " + strings.Repeat("é", 40000) + "\n",
+		want:     []string{"spec.data", "data is over the limit of 65536 bytes", "ORCA_DATA"},
+	}, {
 		name:     "action with no plugin",
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  description: nothing\n",
 		want:     []string{"spec", "exactly one plugin must be set: webhook, nats or log"},
@@ -123,6 +131,8 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i4\nspec:\n  scheduled: \"*/15 9-17 * * MON-FRI\"\n  timeZone: Europe/Rome\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i5\nspec:\n  scheduled: \"@hourly\"\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i6\nspec:\n  scheduled: \"@every 90s\"\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i7\nspec:\n  scheduled: NOW\n  data: " + strings.Repeat("x", 64<<10) + "\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i8\nspec:\n  scheduled: NOW\n  data: " + strings.Repeat("é", 32<<10) + "\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a1\nspec:\n  log: {}\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a2\nspec:\n  nats:\n    subject: alerts.orca\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a3\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 5s\n    headers:\n    - name: Authorization\n      valueFrom: {name: hook-secret, key: token}\n",
