@@ -103,6 +103,7 @@ func TestCompletionIgnoresSidecarsAndTakesTheMessageInTemplateOrder(t *testing.T
 	tk := waitTask(t, ns, "steps", func(tk *orcav1.Task) bool { return len(tk.Status.History) == 1 })
 	assert.True(t, tk.Status.History[0].Succeeded)
 	assert.Zero(t, tk.Status.FailuresCount)
+	waitFinalizerGone(t, pod) // else the next test's watcher would report it
 }
 
 // TestOversizeIgnitionIsDeadLettered: data that cannot be an environment variable

@@ -206,4 +206,5 @@ func TestCompletionBelongsToTheTaskObjectThatStartedIt(t *testing.T) {
 	})
 	require.NoError(t, err, "the failure action runs once: %v", hookCalls())
 	assert.Equal(t, string(own.UID), hookCalls()[0])
+	waitFinalizerGone(t, own)
 }
