@@ -79,7 +79,7 @@ func Fire(ctx context.Context, stdout, stderr io.Writer, o FireOptions) (*FireRe
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	if err := b.PublishNewIgnition(pctx, ig); errors.Is(err, bus.ErrDuplicate) {
-		return nil, fmt.Errorf("ignition %s/%s not fired: orca fire published id %q within the stream's duplicate window (2 minutes unless --stream-duplicate-window changed it), "+
+		return nil, fmt.Errorf("ignition %s/%s not fired: orca fire published id %q within the stream's duplicate window (2 minutes by default), "+
 			"so the stream dropped this one and no Task starts; pass another --id, or none for a random one", o.Namespace, o.Ignition, o.ID)
 	} else if err != nil {
 		return nil, fmt.Errorf("fire ignition %s/%s on %s: %w", o.Namespace, o.Ignition, natsURL(o.NATS), err)

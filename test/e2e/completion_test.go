@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -64,12 +63,7 @@ func TestCompletionIgnoresSidecarsAndTakesTheMessageInTemplateOrder(t *testing.T
 	startDispatcher(t, srv.URL(), dispatcher.Options{})
 	startWatcher(t, srv.URL())
 	apply(t, ns, sidecarTasks)
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	defer nc.Close()
-	events, err := nc.SubscribeSync("orca.task.>")
-	require.NoError(t, err)
-	require.NoError(t, nc.Flush())
+	events := subscribe(t, srv.URL(), "orca.task.>")
 
 	fire(t, srv.URL(), ns, "go", "sidecar-1", "")
 	pod := waitNewPod(t, ns, "steps")
@@ -114,12 +108,7 @@ func TestOversizeIgnitionIsDeadLettered(t *testing.T) {
 	ns := namespace(t)
 	apply(t, ns, oneTask)
 	startDispatcher(t, srv.URL(), dispatcher.Options{})
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	defer nc.Close()
-	dead, err := nc.SubscribeSync("orca.deadletter.>")
-	require.NoError(t, err)
-	require.NoError(t, nc.Flush())
+	dead := subscribe(t, srv.URL(), "orca.deadletter.>")
 
 	fire(t, srv.URL(), ns, "go", "big-1", strings.Repeat("x", 64<<10+1))
 	dl, err := dead.NextMsg(20 * time.Second)

@@ -46,6 +46,18 @@ func settled(t *testing.T, natsURL, consumer string) {
 	require.NoError(t, err, "consumer %s did not settle", consumer)
 }
 
+// subscribe subscribes to subject on core NATS, as an outside subscriber would.
+func subscribe(t *testing.T, natsURL, subject string) *nats.Subscription {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	sub, err := nc.SubscribeSync(subject)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	return sub
+}
+
 // counter returns the value of a counter of the process's metrics registry.
 func counter(t *testing.T, name string) float64 {
 	t.Helper()
@@ -158,12 +170,7 @@ func TestCompletionBelongsToTheTaskObjectThatStartedIt(t *testing.T) {
 	})
 	apply(t, ns, replacedTasks)
 	apply(t, ns, "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: hook\nspec:\n  webhook:\n    url: "+hook.URL+"\n")
-	nc, err := nats.Connect(srv.URL())
-	require.NoError(t, err)
-	defer nc.Close()
-	events, err := nc.SubscribeSync("orca.task.>")
-	require.NoError(t, err)
-	require.NoError(t, nc.Flush())
+	events := subscribe(t, srv.URL(), "orca.task.>")
 
 	fire(t, srv.URL(), ns, "go", "replaced-1", "")
 	old := waitNewPod(t, ns, "flaky")
