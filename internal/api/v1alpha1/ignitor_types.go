@@ -23,7 +23,6 @@ const (
 	CatchUpAll CatchUpPolicy = "All"
 )
 
-
 // IgnitorSpec says when an ignition fires and what data it carries.
 //
 // +kubebuilder:validation:XValidation:rule="self.catchUp == 'All' || self.maxCatchUpRuns == 1",message="maxCatchUpRuns counts the missed times that catchUp: All fires; with catchUp None or Latest leave it at 1"
