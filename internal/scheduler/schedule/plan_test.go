@@ -129,3 +129,45 @@ func TestCountString(t *testing.T) {
 	assert.Equal(t, "3", Count{N: 3}.String())
 	assert.Equal(t, "more than 100000", Count{N: MaxCount, More: true}.String())
 }
+
+// TestREADMECatchUpExample pins the catch-up table of the README: "@every 1m"
+// created at 10:00:30, 10:01:30 fired, the scheduler back at 10:10:45.
+func TestREADMECatchUpExample(t *testing.T) {
+	c := mustTime(t, "2026-01-01T10:00:30Z")
+	s := mustParse(t, orcav1.IgnitorSpec{Scheduled: "@every 1m"}, c)
+	mark, now := mustTime(t, "2026-01-01T10:01:30Z"), mustTime(t, "2026-01-01T10:10:45Z")
+	clock := func(ts []time.Time) []string {
+		var out []string
+		for _, x := range ts {
+			out = append(out, x.Format("15:04:05"))
+		}
+		return out
+	}
+	tests := []struct {
+		pol             Policy
+		fire            []string
+		missed, expired int
+		firstSkipped    string
+		lastSkipped     string
+	}{
+		{pol: Policy{CatchUp: orcav1.CatchUpNone, MaxCatchUpRuns: 1}, missed: 9, firstSkipped: "10:02:30", lastSkipped: "10:10:30"},
+		{pol: Policy{CatchUp: orcav1.CatchUpLatest, MaxCatchUpRuns: 1}, fire: []string{"10:10:30"}, missed: 8, firstSkipped: "10:02:30", lastSkipped: "10:09:30"},
+		{pol: Policy{CatchUp: orcav1.CatchUpAll, MaxCatchUpRuns: 3}, fire: []string{"10:08:30", "10:09:30", "10:10:30"}, missed: 6, firstSkipped: "10:02:30", lastSkipped: "10:07:30"},
+		{pol: Policy{CatchUp: orcav1.CatchUpAll, MaxCatchUpRuns: 10},
+			fire: []string{"10:02:30", "10:03:30", "10:04:30", "10:05:30", "10:06:30", "10:07:30", "10:08:30", "10:09:30", "10:10:30"}},
+		{pol: Policy{CatchUp: orcav1.CatchUpAll, MaxCatchUpRuns: 10, StartingDeadline: 150 * time.Second},
+			fire: []string{"10:08:30", "10:09:30", "10:10:30"}, expired: 6, firstSkipped: "10:02:30", lastSkipped: "10:07:30"},
+	}
+	for _, tt := range tests {
+		p := s.Plan(mark, now, tt.pol)
+		assert.Equal(t, tt.fire, clock(p.Fire), "%+v", tt.pol)
+		if tt.missed+tt.expired == 0 {
+			assert.Nil(t, p.Skip, "%+v", tt.pol)
+			continue
+		}
+		require.NotNil(t, p.Skip, "%+v", tt.pol)
+		assert.Equal(t, tt.missed, p.Skip.Missed.N, "%+v", tt.pol)
+		assert.Equal(t, tt.expired, p.Skip.Expired.N, "%+v", tt.pol)
+		assert.Equal(t, []string{tt.firstSkipped, tt.lastSkipped}, clock([]time.Time{p.Skip.First, p.Skip.Last}), "%+v", tt.pol)
+	}
+}
