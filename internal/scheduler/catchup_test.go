@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"fmt"
 	"testing"
 	"time"
@@ -111,16 +112,9 @@ func TestCatchUpPolicies(t *testing.T) {
 			assert.Contains(t, got.Status.LastSkip.Message, fmt.Sprintf("skipped %d scheduled times", tt.skipped))
 			note := h.waitEvent("catch", corev1.EventTypeWarning, ReasonSkipped)
 			assert.Contains(t, note, fmt.Sprintf("skipped %d missed scheduled times", tt.skipped))
-			assert.Contains(t, note, "catchUp "+string(cmpOr(tt.catchUp, orcav1.CatchUpLatest)))
+			assert.Contains(t, note, "catchUp "+string(cmp.Or(tt.catchUp, orcav1.CatchUpLatest)))
 		})
 	}
-}
-
-func cmpOr(p, def orcav1.CatchUpPolicy) orcav1.CatchUpPolicy {
-	if p == "" {
-		return def
-	}
-	return p
 }
 
 // A scheduler that comes back fires the missed times under their own ids and

@@ -92,19 +92,6 @@ type Plan struct {
 // Due says whether the plan fires or skips anything.
 func (p Plan) Due() bool { return len(p.Fire) > 0 || p.Skip != nil }
 
-// Mark returns the time up to which p decides: times at or before it are
-// handled (fired or skipped) once p is carried out.
-func (p Plan) Mark() time.Time {
-	var m time.Time
-	if len(p.Fire) > 0 {
-		m = p.Fire[len(p.Fire)-1]
-	}
-	if p.Skip != nil && p.Skip.Last.After(m) {
-		m = p.Skip.Last
-	}
-	return m
-}
-
 // Plan decides, at now, on the times after mark (the last fired or skipped time;
 // zero when none) under the policy pol.
 func (s *Schedule) Plan(mark, now time.Time, pol Policy) Plan {
