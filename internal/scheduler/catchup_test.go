@@ -214,3 +214,23 @@ func TestSeveralSchedules(t *testing.T) {
 	h.assertFired(ign, day.Add(-6*time.Hour), day.Add(12*time.Hour), day.Add(18*time.Hour))
 	assert.Contains(t, validCondition(got).Message, `cron "0 12,18 * * *"`)
 }
+
+// A publish that fails in the middle of a catch-up batch: what was published
+// is recorded, the retry publishes the rest, and the stream holds each time once.
+func TestCatchUpBatchWithAFailedPublish(t *testing.T) {
+	h := newHarness(t)
+	ign := h.create("batch", orcav1.IgnitorSpec{Scheduled: "@every 1m", CatchUp: orcav1.CatchUpAll, MaxCatchUpRuns: 3})
+	c := ign.CreationTimestamp.Time
+	h.failNext = 1 // the first publish stores the event but reports an error
+	h.startScheduler(newClock(c.Add(3*time.Minute + 30*time.Second)).now)
+
+	got := h.waitIgnitor("batch", 10*time.Second, "caught up", func(i *orcav1.Ignitor) bool { return timeEqual(i.Status.LastFired, c.Add(3*time.Minute)) })
+	assert.Len(t, got.Status.History, 3)
+	assert.Equal(t, every(c, 1, 1, 2, 3), h.firedTimes("batch"), "publish calls: the failed one, then the batch again")
+	h.drain()
+	var ids []string
+	for _, d := range h.deliveredFor("batch") {
+		ids = append(ids, d.ID)
+	}
+	assert.Equal(t, []string{eventID(string(ign.UID), c.Add(time.Minute)), eventID(string(ign.UID), c.Add(2*time.Minute)), eventID(string(ign.UID), c.Add(3*time.Minute))}, ids)
+}
