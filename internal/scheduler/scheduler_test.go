@@ -211,6 +211,7 @@ func TestInvalidSchedule(t *testing.T) {
 	}{
 		{name: "bad-minute", scheduled: "61 * * * *", wantMsg: `"61 * * * *"`},
 		{name: "bad-zone", scheduled: "0 * * * *", tz: "Mars/Olympus", wantMsg: `timeZone "Mars/Olympus"`},
+		{name: "never", scheduled: "0 0 30 2 *", wantMsg: "matches no time in the five years"},
 		{name: "bad-entry", scheduled: "@hourly", schedules: []orcav1.Schedule{"@daily", "0 0 * * 8"}, wantMsg: `schedules[1]: "0 0 * * 8"`},
 	}
 	for _, tt := range tests {

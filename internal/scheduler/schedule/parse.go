@@ -86,7 +86,11 @@ func parseOne(s string, created time.Time, tz string, loc **time.Location) (line
 		return every{from: created, d: c.Delay}, fmt.Sprintf("%s from the creation", s), nil
 	case *cron.SpecSchedule:
 		c.Location = time.UTC // fields are matched on the wall clock, see wallClock
-		return wallClock{spec: c, loc: *loc, from: created}, fmt.Sprintf("cron %q in time zone %s", s, tz), nil
+		w := wallClock{spec: c, loc: *loc, from: created}
+		if err := w.check(); err != nil {
+			return nil, "", fmt.Errorf("cron expression %q %w", s, err)
+		}
+		return w, fmt.Sprintf("cron %q in time zone %s", s, tz), nil
 	default:
 		return nil, "", fmt.Errorf("%q: unexpected cron schedule %T", s, sched)
 	}

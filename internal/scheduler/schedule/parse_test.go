@@ -66,6 +66,9 @@ func TestParse(t *testing.T) {
 		{name: "zone in expression", scheduled: "CRON_TZ=UTC", wantErr: "spec.timeZone"},
 		{name: "six fields", scheduled: "0 0 * * * *", wantErr: "cron expression"},
 		{name: "lowercase now", scheduled: "now", wantErr: "cron expression"},
+		{name: "empty minute list", scheduled: ", * * * *", wantErr: `cron expression ", * * * *" has a minute field that matches no value`},
+		{name: "empty day of week list", scheduled: "0 0 * * ,", wantErr: "has a day of week field that matches no value"},
+		{name: "a date that never comes", scheduled: "0 0 30 2 *", wantErr: `cron expression "0 0 30 2 *" matches no time in the five years`},
 		{name: "zone unused by one-shot times", scheduled: "NOW", tz: "Mars/Olympus", want: []string{"2026-01-01T10:00:30Z"}},
 	}
 	for _, tt := range tests {

@@ -87,7 +87,7 @@ func TestPlan(t *testing.T) {
 			now: c.Add(365 * 24 * time.Hour), next: at("2027-01-01T10:01:00Z"),
 			fire: []time.Time{at("2027-01-01T09:58:00Z"), at("2027-01-01T09:59:00Z"), at("2027-01-01T10:00:00Z")},
 			skip: &skip{first: at("2026-01-01T10:01:00Z"), last: at("2027-01-01T09:57:00Z"), missed: MaxCount, missedMore: true, more: true}},
-		{name: "cron that never fires", scheduled: "0 0 30 2 *", now: c},
+		{name: "leap day", scheduled: "0 0 29 2 *", now: c, next: at("2028-02-29T00:00:00Z")},
 		{name: "suspended over the repeated hour, All", scheduled: "30 2 * * *", tz: "Europe/Berlin",
 			pol: Policy{CatchUp: orcav1.CatchUpAll, MaxCatchUpRuns: 10}, mark: at("2026-10-23T00:30:00Z"), now: at("2026-10-27T12:00:00Z"),
 			fire: []time.Time{at("2026-10-24T00:30:00Z"), at("2026-10-25T00:30:00Z"), at("2026-10-26T01:30:00Z"), at("2026-10-27T01:30:00Z")},

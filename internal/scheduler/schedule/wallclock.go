@@ -1,6 +1,8 @@
 package schedule
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -17,6 +19,27 @@ type wallClock struct {
 	spec *cron.SpecSchedule // Location UTC: matches civil times, which UTC has all of, once
 	loc  *time.Location
 	from time.Time
+}
+
+// starBit is robfig/cron's mark of a "*" field, beside the bits of its values.
+const starBit = 1 << 63
+
+// check refuses a schedule that can never fire: a field that matches no value
+// (robfig/cron accepts "," as an empty list, and would then search five years,
+// minute by minute, at each call) or a date that does not exist (30 February).
+func (w wallClock) check() error {
+	for _, f := range []struct {
+		name string
+		bits uint64
+	}{{"minute", w.spec.Minute}, {"hour", w.spec.Hour}, {"day of month", w.spec.Dom}, {"month", w.spec.Month}, {"day of week", w.spec.Dow}} {
+		if f.bits&^starBit == 0 {
+			return fmt.Errorf("has a %s field that matches no value", f.name)
+		}
+	}
+	if w.next(w.from).IsZero() {
+		return errors.New("matches no time in the five years after the Ignitor's creation")
+	}
+	return nil
 }
 
 func (w wallClock) next(after time.Time) time.Time {
