@@ -1,0 +1,207 @@
+package ha_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/testenv"
+)
+
+// services are Orca's four services, each a binary of ./cmd.
+var services = []string{"scheduler", "dispatcher", "watcher", "actions"}
+
+// workflow is a Task "work" that every ignition named in ignitions starts, and
+// whose success POSTs the completion to hookURL through the Action "hook".
+func workflow(hookURL string, ignitions ...string) string {
+	list := ""
+	for _, ig := range ignitions {
+		list += fmt.Sprintf("%q,", ig)
+	}
+	return fmt.Sprintf(`apiVersion: sirocco.cloud/v1alpha1
+kind: Action
+metadata:
+  name: hook
+spec:
+  webhook:
+    url: %s
+---
+apiVersion: sirocco.cloud/v1alpha1
+kind: Task
+metadata:
+  name: work
+spec:
+  startOnIgnition: [%s]
+  successActions: [hook]
+  template:
+    spec:
+      containers:
+      - name: main
+        image: busybox
+`, hookURL, list[:len(list)-1])
+}
+
+// ignitor is an Ignitor firing on schedule.
+func ignitor(name, schedule string) string {
+	return fmt.Sprintf(`apiVersion: sirocco.cloud/v1alpha1
+kind: Ignitor
+metadata:
+  name: %s
+spec:
+  scheduled: %q
+`, name, schedule)
+}
+
+func apply(t *testing.T, ns, manifest string) {
+	t.Helper()
+	_, err := env.KubectlInput(t.Context(), manifest, "apply", "-n", ns, "-f", "-")
+	require.NoError(t, err)
+}
+
+// webhook counts the CloudEvents POSTed to it, by id.
+type webhook struct {
+	*httptest.Server
+	mu  sync.Mutex
+	ids map[string]int
+}
+
+func newWebhook(t *testing.T) *webhook {
+	h := &webhook{ids: map[string]int{}}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.ids[r.Header.Get("Ce-Id")]++
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// received returns how many times each event id was POSTed.
+func (h *webhook) received() map[string]int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]int, len(h.ids))
+	for k, v := range h.ids {
+		out[k] = v
+	}
+	return out
+}
+
+// kubelet ends every Orca Pod of ns that is still pending, successfully, until
+// the test ends: it plays the kubelet of a node that runs Pods in no time.
+func kubelet(t *testing.T, ns string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	k := testenv.Kubelet{Client: env.Client}
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			var pods corev1.PodList
+			if err := env.Client.List(ctx, &pods, client.InNamespace(ns), client.HasLabels{orcav1.LabelTask}); err == nil {
+				for _, p := range pods.Items {
+					if p.Status.Phase == "" || p.Status.Phase == corev1.PodPending {
+						_ = k.Succeed(ctx, client.ObjectKeyFromObject(&p), "done")
+					}
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+// pods returns the Pods of Task work by the id of the event that started them.
+func pods(t *testing.T, ns string) map[string][]corev1.Pod {
+	t.Helper()
+	var list corev1.PodList
+	require.NoError(t, env.Client.List(t.Context(), &list, client.InNamespace(ns), client.MatchingLabels{orcav1.LabelTask: "work"}))
+	out := map[string][]corev1.Pod{}
+	for _, p := range list.Items {
+		id := p.Annotations[orcav1.AnnotationEventID]
+		out[id] = append(out[id], p)
+	}
+	return out
+}
+
+// stored returns the messages the stream holds on subject (a filter), as the
+// count of each Nats-Msg-Id, and the stream times of the first storing of each.
+func stored(t *testing.T, natsURL, subject string) (map[string]int, map[string]time.Time) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx := t.Context()
+	cons, err := js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	require.NoError(t, err)
+	counts, times := map[string]int{}, map[string]time.Time{}
+	for {
+		info, err := cons.Info(ctx)
+		require.NoError(t, err)
+		if info.NumPending == 0 {
+			return counts, times
+		}
+		batch, err := cons.Fetch(int(min(info.NumPending, 500)), jetstream.FetchMaxWait(5*time.Second))
+		require.NoError(t, err)
+		for m := range batch.Messages() {
+			id := m.Headers().Get(jetstream.MsgIDHeader)
+			counts[id]++
+			if md, err := m.Metadata(); err == nil && times[id].IsZero() {
+				times[id] = md.Timestamp
+			}
+		}
+		require.NoError(t, batch.Error())
+	}
+}
+
+// consumersSettled waits until the durable consumers of the stream have nothing
+// pending, unacked or waiting for redelivery.
+func consumersSettled(t *testing.T, natsURL string, timeout time.Duration) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	var last string
+	err = testenv.Eventually(t.Context(), timeout, func(ctx context.Context) (bool, error) {
+		s, err := js.Stream(ctx, bus.DefaultStream)
+		if err != nil {
+			return false, err
+		}
+		names := s.ConsumerNames(ctx)
+		settled := true
+		for name := range names.Name() {
+			c, err := s.Consumer(ctx, name)
+			if err != nil {
+				return false, err
+			}
+			info := c.CachedInfo()
+			if info.Config.Durable == "" {
+				continue // a reader of the test's
+			}
+			if info.NumAckPending > 0 || info.NumPending > 0 {
+				settled, last = false, fmt.Sprintf("%s: %d pending, %d unacked", name, info.NumPending, info.NumAckPending)
+			}
+		}
+		return settled, names.Err()
+	})
+	require.NoError(t, err, "consumers not settled: %s", last)
+}
