@@ -2,6 +2,7 @@ package ha_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -70,18 +71,25 @@ func apply(t *testing.T, ns, manifest string) {
 	require.NoError(t, err)
 }
 
-// webhook counts the CloudEvents POSTed to it, by id.
+// webhook counts the task events POSTed to it (binary CloudEvents), by event id
+// and by Pod.
 type webhook struct {
 	*httptest.Server
-	mu  sync.Mutex
-	ids map[string]int
+	mu       sync.Mutex
+	ids, pod map[string]int
 }
 
 func newWebhook(t *testing.T) *webhook {
-	h := &webhook{ids: map[string]int{}}
+	h := &webhook{ids: map[string]int{}, pod: map[string]int{}}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var res bus.TaskResult
+		if err := json.NewDecoder(r.Body).Decode(&res); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		h.mu.Lock()
 		h.ids[r.Header.Get("Ce-Id")]++
+		h.pod[res.Pod]++
 		h.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -90,11 +98,16 @@ func newWebhook(t *testing.T) *webhook {
 }
 
 // received returns how many times each event id was POSTed.
-func (h *webhook) received() map[string]int {
+func (h *webhook) received() map[string]int { return h.copy(h.ids) }
+
+// pods returns how many times a task event of each Pod was POSTed.
+func (h *webhook) pods() map[string]int { return h.copy(h.pod) }
+
+func (h *webhook) copy(m map[string]int) map[string]int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make(map[string]int, len(h.ids))
-	for k, v := range h.ids {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
 		out[k] = v
 	}
 	return out
@@ -139,9 +152,15 @@ func pods(t *testing.T, ns string) map[string][]corev1.Pod {
 	return out
 }
 
-// stored returns the messages the stream holds on subject (a filter), as the
-// count of each Nats-Msg-Id, and the stream times of the first storing of each.
-func stored(t *testing.T, natsURL, subject string) (map[string]int, map[string]time.Time) {
+// storedMsg is a message of the stream.
+type storedMsg struct {
+	ID     string // Nats-Msg-Id, the event id
+	Stored time.Time
+	Data   []byte
+}
+
+// stored returns the messages the stream holds on subject (a filter), in order.
+func stored(t *testing.T, natsURL, subject string) []storedMsg {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	require.NoError(t, err)
@@ -151,24 +170,33 @@ func stored(t *testing.T, natsURL, subject string) (map[string]int, map[string]t
 	ctx := t.Context()
 	cons, err := js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	require.NoError(t, err)
-	counts, times := map[string]int{}, map[string]time.Time{}
+	var out []storedMsg
 	for {
 		info, err := cons.Info(ctx)
 		require.NoError(t, err)
 		if info.NumPending == 0 {
-			return counts, times
+			return out
 		}
 		batch, err := cons.Fetch(int(min(info.NumPending, 500)), jetstream.FetchMaxWait(5*time.Second))
 		require.NoError(t, err)
 		for m := range batch.Messages() {
-			id := m.Headers().Get(jetstream.MsgIDHeader)
-			counts[id]++
-			if md, err := m.Metadata(); err == nil && times[id].IsZero() {
-				times[id] = md.Timestamp
+			sm := storedMsg{ID: m.Headers().Get(jetstream.MsgIDHeader), Data: m.Data()}
+			if md, err := m.Metadata(); err == nil {
+				sm.Stored = md.Timestamp
 			}
+			out = append(out, sm)
 		}
 		require.NoError(t, batch.Error())
 	}
+}
+
+// countIDs counts the messages of each event id.
+func countIDs(msgs []storedMsg) map[string]int {
+	out := map[string]int{}
+	for _, m := range msgs {
+		out[m.ID]++
+	}
+	return out
 }
 
 // consumersSettled waits until the durable consumers of the stream have nothing

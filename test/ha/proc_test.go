@@ -88,10 +88,21 @@ func (p *proc) kill() {
 	<-p.exited
 }
 
-// stop sends SIGTERM and waits until the process exited, or fails the test.
-func (p *proc) stop(t *testing.T) {
+// stop sends SIGTERM to each process, then waits until all exited, or fails
+// the test.
+func stop(t *testing.T, procs ...*proc) {
 	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	for _, p := range procs {
+		require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	}
+	for _, p := range procs {
+		p.waitExit(t)
+	}
+}
+
+// waitExit waits until the process exited, or fails the test.
+func (p *proc) waitExit(t *testing.T) {
+	t.Helper()
 	select {
 	case <-p.exited:
 	case <-time.After(30 * time.Second):
