@@ -273,3 +273,22 @@ func isBurst(id string) bool {
 	}
 	return false
 }
+
+// TestLeaderElectedServiceRefusesAShortDuplicateWindow: a stream that forgets
+// event ids before a standby can take over could store an event of the old
+// leader twice, so a leader-elected service does not start on it.
+func TestLeaderElectedServiceRefusesAShortDuplicateWindow(t *testing.T) {
+	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{DuplicateWindow: 10 * time.Second}))
+
+	p := startService(t, "scheduler", "scheduler", "--kubeconfig", env.KubeconfigPath, "--nats-url", srv.URL(),
+		"--leader-elect", "--leader-election-namespace", "default")
+	p.waitExit(t)
+	assert.Equal(t, 1, p.cmd.ProcessState.ExitCode())
+	assert.Contains(t, p.out.String(), "stream ORCA drops duplicate events for 10s only, less than 28.8s (twice the worst leader takeover, 14.4s)")
+}
