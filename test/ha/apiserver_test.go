@@ -89,6 +89,7 @@ func (f *apiForward) up(t *testing.T) {
 // ready, says what it waits for, and once the API server is there does its work
 // without a restart.
 func TestServicesStartedBeforeTheAPIServerWaitThenWork(t *testing.T) {
+	t.Parallel()
 	ns := env.Namespace(t)
 	srv, _ := testenv.NATS(t)
 	hook := newWebhook(t)

@@ -210,6 +210,8 @@ func consumersSettled(t *testing.T, natsURL string, timeout time.Duration) {
 	require.NoError(t, err)
 	var last string
 	err = testenv.Eventually(t.Context(), timeout, func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		s, err := js.Stream(ctx, bus.DefaultStream)
 		if err != nil {
 			return false, err

@@ -106,7 +106,7 @@ func (p *proc) waitExit(t *testing.T) {
 	select {
 	case <-p.exited:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s still runs 30s after SIGTERM", p.name)
+		t.Fatalf("%s still runs after 30s", p.name)
 	}
 }
 
