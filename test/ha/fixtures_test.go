@@ -168,7 +168,12 @@ func stored(t *testing.T, natsURL, subject string) []storedMsg {
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	ctx := t.Context()
-	cons, err := js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	var cons jetstream.Consumer
+	// A NATS cluster that just lost a node may take a while to answer.
+	err = testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		cons, err = js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+		return err == nil, err
+	})
 	require.NoError(t, err)
 	var out []storedMsg
 	for {
