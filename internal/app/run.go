@@ -55,7 +55,11 @@ func Run(ctx context.Context, name string, o Options, setup Setup) error {
 	}
 	o.NATS.Name = "orca-" + name
 	o.NATS.Logger = log
-	probes.waitFor("NATS at " + strings.Join(o.NATS.URLs, ","))
+	urls := strings.Join(o.NATS.URLs, ",")
+	if urls == "" {
+		urls = bus.DefaultURL
+	}
+	probes.waitFor("NATS at " + urls)
 	b, err := bus.Connect(ctx, o.NATS)
 	if err != nil {
 		return stopped(ctx, err)

@@ -59,11 +59,6 @@ func (p *waitProbes) close() {
 	}
 }
 
-// retryBackoff is the wait between tries to reach kube-apiserver, as for NATS.
-func retryBackoff() wait.Backoff {
-	return wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Cap: 5 * time.Second, Steps: math.MaxInt32}
-}
-
 // waitForAPIServer returns once kube-apiserver answers and serves Orca's API
 // group (its CRDs are installed), trying again with backoff until ctx ends. The
 // API server refusing the credentials ends the wait: no retry can fix that.
@@ -75,7 +70,8 @@ func waitForAPIServer(ctx context.Context, cfg *rest.Config, log *slog.Logger, p
 		return fmt.Errorf("discovery client for %s: %w", cfg.Host, err)
 	}
 	gv := orcav1.GroupVersion.String()
-	backoff := retryBackoff()
+	// As for NATS: 100ms, doubling up to 5s.
+	backoff := wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Cap: 5 * time.Second, Steps: math.MaxInt32}
 	for waited := false; ; waited = true {
 		_, err := dc.ServerResourcesForGroupVersion(gv)
 		if err == nil {
