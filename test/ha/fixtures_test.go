@@ -159,18 +159,26 @@ type storedMsg struct {
 	Data   []byte
 }
 
-// stored returns the messages the stream holds on subject (a filter), in order.
-func stored(t *testing.T, natsURL, subject string) []storedMsg {
+// jetStream connects to NATS at natsURL (a list) until the test ends.
+func jetStream(t *testing.T, natsURL string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	require.NoError(t, err)
-	defer nc.Close()
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
+	return js
+}
+
+// stored returns the messages the stream holds on subject (a filter), in order.
+func stored(t *testing.T, natsURL, subject string) []storedMsg {
+	t.Helper()
+	js := jetStream(t, natsURL)
 	ctx := t.Context()
 	var cons jetstream.Consumer
 	// A NATS cluster that just lost a node may take a while to answer.
-	err = testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+	err := testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		var err error
 		cons, err = js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 		return err == nil, err
 	})
@@ -208,13 +216,9 @@ func countIDs(msgs []storedMsg) map[string]int {
 // pending, unacked or waiting for redelivery.
 func consumersSettled(t *testing.T, natsURL string, timeout time.Duration) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	require.NoError(t, err)
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := jetStream(t, natsURL)
 	var last string
-	err = testenv.Eventually(t.Context(), timeout, func(ctx context.Context) (bool, error) {
+	err := testenv.Eventually(t.Context(), timeout, func(ctx context.Context) (bool, error) {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, bus.DefaultStream)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ func TestTwoReplicasOfEachService(t *testing.T) {
 	common := []string{"--kubeconfig", env.KubeconfigPath, "--nats-url", srv.URL(), "--namespaces", ns,
 		"--leader-election-namespace", ns}
 	start := func(svc, replica string) *proc {
-		args := common
+		args := slices.Clone(common)
 		if svc == "scheduler" || svc == "watcher" {
 			args = append(args, "--leader-elect")
 		}
