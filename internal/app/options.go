@@ -3,6 +3,7 @@ package app
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ type Options struct {
 	LeaderElectionNamespace string
 	// LogFormat is text or json.
 	LogFormat string
+	// LogLevel is the least level logged; default info.
+	LogLevel slog.Level
 }
 
 // BindFlags registers the options on fs. Values not given as flags come from the
@@ -58,6 +61,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas (scheduler and watcher)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (env POD_NAMESPACE)")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error (debug adds controller-runtime's start-up lines)")
 }
 
 // Complete fills what flags left empty from the environment and checks the result.

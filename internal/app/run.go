@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,7 +33,7 @@ type Setup func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error
 // Run runs a service until ctx ends: it builds the manager, connects to the bus,
 // creates the stream if needed, calls setup and starts everything.
 func Run(ctx context.Context, name string, o Options, setup Setup) error {
-	log := NewLogger(o.LogFormat).With("service", name)
+	log := NewLogger(o.LogFormat, o.LogLevel).With("service", name)
 	slog.SetDefault(log)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 
@@ -70,14 +69,6 @@ func Run(ctx context.Context, name string, o Options, setup Setup) error {
 		return err
 	}
 	return nil
-}
-
-// NewLogger returns the services' slog logger on stderr.
-func NewLogger(format string) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }
 
 // RESTConfig loads the kubeconfig: --kubeconfig, else KUBECONFIG, else in-cluster,
