@@ -49,6 +49,9 @@ type Step struct {
 	Message    string     `json:"message,omitempty"`
 	StartedAt  *time.Time `json:"startedAt,omitempty"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	// Triggered is when the event that started this run of the Task was stored:
+	// with Time, it times the run to the millisecond (Pods' times are seconds).
+	Triggered *time.Time `json:"triggered,omitempty"`
 	// Attempt counts the runs of this Task in this run, this one included: 2 and
 	// more are retries.
 	Attempt int `json:"attempt,omitempty"`
@@ -136,6 +139,9 @@ func (r *runs) apply(s bus.Seen, g *graph.Graph) (*Run, []string) {
 			}
 		}
 		if acted {
+			if t, ok := run.Running[st.Name]; ok {
+				st.Triggered = &t
+			}
 			delete(run.Running, st.Name)
 			r.tasks[st.Name] = TaskState{State: st.Kind, Run: id, Since: s.Stored}
 			changed = append(changed, st.Name)

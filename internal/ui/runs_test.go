@@ -96,6 +96,9 @@ func TestRunsFollowTheSeedWithARetry(t *testing.T) {
 	assert.Equal(t, "the quick brown fox", run.Steps[0].Data)
 	require.NotNil(t, failed.StartedAt)
 	assert.Equal(t, time.Second, failed.FinishedAt.Sub(*failed.StartedAt))
+	require.NotNil(t, failed.Triggered)
+	assert.Equal(t, run.Steps[0].Time, *failed.Triggered, "the ignition started it")
+	assert.Equal(t, failed.Time, *run.Steps[2].Triggered, "the failure started the retry")
 }
 
 func TestRunEndsFailedWhenATasksLastRunFailed(t *testing.T) {

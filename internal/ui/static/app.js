@@ -4,7 +4,7 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const NODE_W = 150, NODE_H = 46, COL_GAP = 90, ROW_GAP = 30, PAD = 24, LOOP = 44;
+const NODE_W = 146, NODE_H = 46, COL_GAP = 70, ROW_GAP = 30, PAD = 20, LOOP = 44;
 
 const state = {
   graph: null,            // {namespace, nodes, edges}
@@ -36,6 +36,11 @@ function took(ms) {
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+}
+
+// offset formats the time since the run started.
+function offset(ms) {
+  return ms < 1000 ? `+${Math.round(ms)} ms` : `+${(ms / 1000).toFixed(1)} s`;
 }
 
 function short(id) { return id.length > 13 ? id.slice(0, 8) + "…" : id; }
@@ -212,31 +217,27 @@ function drawTimeline(run) {
   const running = Object.entries(run.running || {});
   const end = Math.max(Date.parse(run.last), running.length ? Date.now() : 0);
   const span = Math.max(end - start, 1);
+  const pct = (t) => Math.max(0, Math.min(100, ((t - start) / span) * 100));
   const bar = (kind, from, to) => {
-    const left = ((from - start) / span) * 100, w = ((to - from) / span) * 100;
     const b = el("div", { class: `bar ${kind}` });
-    b.style.left = `${Math.max(0, Math.min(left, 99.5))}%`;
-    if (kind !== "ignited") b.style.width = `${Math.max(0, Math.min(w, 100 - left))}%`;
+    b.style.left = `${Math.min(pct(from), 99.5)}%`;
+    if (kind !== "ignited") b.style.width = `${pct(to) - pct(from)}%`;
     return el("div", { class: "bar-track" }, b);
   };
 
   const rows = run.steps.map((s) => {
     const at = Date.parse(s.time);
-    let dur = "", from = at;
-    if (s.startedAt && s.finishedAt) {
-      const a = Date.parse(s.startedAt), b = Date.parse(s.finishedAt);
-      dur = took(b - a);
-      from = Math.min(a, at);
-    }
+    const from = s.triggered ? Date.parse(s.triggered) : at;
     const name = el("td", {}, s.name);
     if (s.attempt > 1) name.append(el("span", { class: "retry", title: "this Task ran again in this run" }, `retry ${s.attempt - 1}`));
     const msg = s.kind === "ignited" ? s.data : s.kind === "deadletter" ? s.deadLetterReason : [s.reason, s.message].filter(Boolean).join(": ");
+    const pod = s.startedAt && s.finishedAt ? `container from ${s.startedAt} to ${s.finishedAt}` : "";
     return el("tr", { "data-kind": s.kind, "data-name": s.name },
-      el("td", { title: s.time }, `+${took(at - start) || "0 ms"}`),
+      el("td", { title: s.time }, offset(at - start)),
       el("td", {}, el("span", { class: `badge ${s.kind}` }, s.kind)),
       name,
-      el("td", { class: "mono" }, s.pod || ""),
-      el("td", {}, dur),
+      el("td", { class: "mono", title: pod }, s.pod || ""),
+      el("td", { title: "from the event that started it to its end" }, s.triggered ? took(at - from) : ""),
       el("td", {}, s.kind === "succeeded" || s.kind === "failed" ? String(s.exitCode) : ""),
       el("td", { class: "message" }, msg || ""),
       el("td", { class: "bars" }, bar(s.kind, from, at)));
@@ -244,7 +245,7 @@ function drawTimeline(run) {
   for (const [task, since] of running) {
     const at = Date.parse(since);
     rows.push(el("tr", { "data-kind": "running", "data-name": task },
-      el("td", {}, `+${took(at - start) || "0 ms"}`),
+      el("td", {}, offset(at - start)),
       el("td", {}, el("span", { class: "badge started" }, "running")),
       el("td", {}, task), el("td", {}), el("td", {}, took(Date.now() - at)), el("td", {}), el("td", {}),
       el("td", { class: "bars" }, bar("started", at, end))));
