@@ -57,11 +57,11 @@ type Server struct {
 	o   Options
 	log *slog.Logger
 
-	mu     sync.Mutex
-	graph  *graph.Graph
-	view   []byte // the graph as the page draws it (JSON)
-	runs   *runs
-	subs   map[chan sse]struct{}
+	mu    sync.Mutex
+	graph *graph.Graph
+	view  []byte // the graph as the page draws it (JSON)
+	runs  *runs
+	subs  map[chan sse]struct{}
 }
 
 // sse is one server-sent event.
