@@ -6,8 +6,9 @@ import (
 )
 
 var metrics = struct {
-	podsCreated  prometheus.Counter
-	podsRejected prometheus.Counter
+	podsCreated     prometheus.Counter
+	podsRejected    prometheus.Counter
+	podCreateErrors prometheus.Counter
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -17,8 +18,12 @@ var metrics = struct {
 		Name: "orca_dispatcher_pods_rejected_total",
 		Help: "Pods the API server refused as invalid.",
 	}),
+	podCreateErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_pod_create_errors_total",
+		Help: "Pod creates that failed for a reason a retry may fix (API server unreachable, quota, ...): the event comes back.",
+	}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.podCreateErrors)
 }

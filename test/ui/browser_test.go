@@ -191,13 +191,14 @@ func runOrca(t *testing.T, ns string) string {
 	done := make(chan error, 1)
 	started := make(chan string, 1)
 	var out testenv.Buffer
+	state := t.TempDir() // removed after the cleanup below stopped Orca
 	go func() {
 		done <- cli.RunAll(ctx, &out, cli.RunOptions{
 			App: app.Options{
 				Kubeconfig: env.KubeconfigPath, Namespaces: []string{ns},
 				MetricsAddr: "0", ProbeAddr: "0", LogFormat: "text",
 			},
-			StateDir:       t.TempDir(),
+			StateDir:       state,
 			NATSPort:       -1,
 			ApplyNamespace: ns,
 			UIAddress:      "127.0.0.1:0",
