@@ -31,9 +31,6 @@ type UIOptions struct {
 	History time.Duration
 	// Timeout bounds connecting to NATS and to the cluster; default 10s.
 	Timeout time.Duration
-	// Started, when set, is called with the page's address (token included) once
-	// it is served (tests).
-	Started func(url string)
 }
 
 // UI serves the web view of a namespace until ctx ends. It reads the cluster
@@ -68,13 +65,10 @@ func UI(ctx context.Context, stderr io.Writer, o UIOptions) error {
 	if note != "" {
 		fmt.Fprintln(stderr, note)
 	}
-	fmt.Fprintf(stderr, "Orca's web view of namespace %s: %s\n(reading the cluster as %s and NATS at %s; Ctrl-C stops it)\n",
+	fmt.Fprintf(stderr, "Orca's web view of namespace %s: %s\n(reading the cluster at %s with your kubeconfig, and NATS at %s; Ctrl-C stops it)\n",
 		o.Namespace, url, cfg.Host, natsURL(o.NATS))
 	if !ui.IsLoopback(l.Addr().String()) {
 		fmt.Fprintln(stderr, "warning: the web view listens beyond this machine over plain HTTP: anyone who sees its address (the token in it) can fire ignitions. Prefer the loopback address and an SSH tunnel, or a TLS proxy in front.")
-	}
-	if o.Started != nil {
-		o.Started(url)
 	}
 	return serve()
 }

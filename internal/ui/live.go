@@ -117,12 +117,7 @@ func (s *Server) rebuild(ctx context.Context, r client.Reader) {
 // live, until ctx ends; after a lost connection it follows again from where it
 // stopped.
 func (s *Server) follow(ctx context.Context) {
-	prefixes := []string{bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed}
-	ns := []string{s.o.Namespace}
-	subjects := bus.ScopedSubjects(ns, prefixes...)
-	for _, p := range prefixes {
-		subjects = append(subjects, bus.ScopedSubjects(ns, bus.DeadLetterSubject(p))...)
-	}
+	subjects := bus.NamespaceSubjects(s.o.Namespace)
 	since := time.Now().Add(-s.o.History)
 	var last uint64
 	for failures := 1; ctx.Err() == nil; failures++ {
