@@ -3,6 +3,7 @@ package app
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ type Options struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// LogFormat is text or json.
 	LogFormat string
+	// LogLevel is the least level logged; default info.
+	LogLevel slog.Level
 }
 
 // BindFlags registers the options on fs. Values not given as flags come from the
@@ -64,6 +67,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "how long the leader tries to renew its lease before it gives up and exits")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "how often the leader renews its lease and a standby tries to take it")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error (debug adds controller-runtime's start-up lines)")
 }
 
 // Complete fills what flags left empty from the environment and checks the result.

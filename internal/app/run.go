@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,7 +36,7 @@ type Setup func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error
 // /healthz up and /readyz failing meanwhile), creates the stream if needed, then
 // builds the manager, calls setup and starts everything.
 func Run(ctx context.Context, name string, o Options, setup Setup) error {
-	log := NewLogger(o.LogFormat).With("service", name)
+	log := NewLogger(o.LogFormat, o.LogLevel).With("service", name)
 	slog.SetDefault(log)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 
@@ -129,14 +128,6 @@ func (s *cachesSynced) Start(context.Context) error { s.Store(true); return nil 
 
 // NeedLeaderElection is false: standbys are ready too.
 func (s *cachesSynced) NeedLeaderElection() bool { return false }
-
-// NewLogger returns the services' slog logger on stderr.
-func NewLogger(format string) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
-}
 
 // RESTConfig loads the kubeconfig: --kubeconfig, else KUBECONFIG, else in-cluster,
 // else ~/.kube/config.

@@ -187,6 +187,7 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		metrics.podsRejected.Inc()
 		return d.reportInvalid(ctx, task, pod.Name, err)
 	default:
+		metrics.podCreateErrors.Inc()
 		return fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
 	}
 }
