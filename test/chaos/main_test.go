@@ -1,0 +1,68 @@
+package chaos
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The suite's flags; `make chaos CHAOS_FLAGS="-n=200 -seed=7"` passes them.
+var (
+	flagN            = flag.Int("n", 1000, "ignitions to fire")
+	flagSeed         = flag.Uint64("seed", 0, "seed of the data and the fault plan; 0 draws one (printed)")
+	flagDuration     = flag.Duration("duration", 2*time.Minute, "how long the firing and the service kills last")
+	flagKillEvery    = flag.Duration("kill-every", 4*time.Second, "mean time between two SIGKILLs of a service")
+	flagNATSRestarts = flag.Int("nats-restarts", 2, "times the nats-server is killed and started again on its store")
+	flagRefusal      = flag.Duration("refusal", 100*time.Second, "how long Pod creates of two Tasks are refused (longer than the old 81s retry budget)")
+	flagGrace        = flag.Duration("consumer-grace", 30*time.Second, "how long a service whose consumer was deleted is spared from kills, to see it make the consumer again")
+	flagQuiet        = flag.Duration("quiet", 15*time.Second, "no Pod change for this long (and idle consumers) means quiet")
+	flagQuietTimeout = flag.Duration("quiet-timeout", 5*time.Minute, "give up waiting for quiet after this long, then check anyway")
+	flagReplicas     = flag.Int("replicas", 1, "processes of each service")
+	flagKeep         = flag.Bool("keep", false, "keep the work folder (logs, etcd, NATS store) even when the suite passes")
+)
+
+// figures is the suite's last line, printed after the tests ran.
+var figures string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if figures != "" {
+		fmt.Println(figures)
+	}
+	os.Exit(code)
+}
+
+// enabled reports whether the suite should run: ORCA_CHAOS is set or one of its
+// flags was given. `go test ./...` runs neither, and skips it.
+func enabled() bool {
+	on := os.Getenv("ORCA_CHAOS") != ""
+	flag.Visit(func(f *flag.Flag) {
+		if !strings.HasPrefix(f.Name, "test.") {
+			on = true
+		}
+	})
+	return on
+}
+
+// logger prints the suite's progress with the time since it started, to stdout
+// and to chaos.log in the work folder.
+type logger struct {
+	start time.Time
+	mu    sync.Mutex
+	file  *os.File
+}
+
+func (l *logger) say(format string, args ...any) {
+	line := fmt.Sprintf("chaos %7.1fs: %s\n", time.Since(l.start).Seconds(), fmt.Sprintf(format, args...))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Print(line)
+	if l.file != nil {
+		_, _ = l.file.WriteString(line)
+	}
+}
