@@ -45,6 +45,7 @@ func TestChaos(t *testing.T) {
 	h := &harness{dir: dir, say: log.say}
 	defer func() {
 		h.stop()
+		_ = os.RemoveAll(filepath.Join(dir, "bin"))
 		if t.Failed() || *flagKeep {
 			log.say("logs and stores kept in %s", dir)
 		} else {
@@ -259,10 +260,11 @@ func procNames(ps []*proc) []string {
 // figures returns the suite's last line.
 func (h *harness) figures(seed uint64, o *outcome, c *chaos, wall time.Duration) string {
 	kills := map[string]int64{}
-	var totalKills, crashes int64
+	var totalKills, crashes, restarts int64
 	for _, p := range h.services {
 		kills[serviceOf(p)] += p.kills.Load()
 		totalKills += p.kills.Load()
+		restarts += p.restarts.Load()
 	}
 	for _, p := range h.all() {
 		crashes += p.crashes.Load()
@@ -272,10 +274,10 @@ func (h *harness) figures(seed uint64, o *outcome, c *chaos, wall time.Duration)
 		perService = append(perService, fmt.Sprintf("%s=%d", s, kills[s]))
 	}
 	return fmt.Sprintf("chaos figures: seed=%d fired=%d complete=%d lost=%d duplicatePods=%d duplicateWebhooks=%d "+
-		"serviceKills=%d(%s) serviceCrashes=%d natsRestarts=%d apiserverRestarts=%d consumersDeleted=%d "+
+		"serviceKills=%d(%s) serviceCrashes=%d serviceRestartsForConsumer=%d natsRestarts=%d apiserverRestarts=%d consumersDeleted=%d "+
 		"podCreatesRefused=%d deadLetters=%d(injected %d) p50=%s p99=%s wall=%s",
 		seed, o.fired, o.complete, o.lost, o.duplicatePods, o.duplicateWebhooks,
-		totalKills, strings.Join(perService, ","), crashes, c.natsRuns, c.apiRuns, len(c.deletions),
+		totalKills, strings.Join(perService, ","), crashes, restarts, c.natsRuns, c.apiRuns, len(c.deletions),
 		h.refusals.refused.Load(), o.deadLetters, o.expectedDead,
 		percentile(o.latencies, 50).Round(time.Millisecond), percentile(o.latencies, 99).Round(time.Millisecond),
 		wall.Round(time.Second))

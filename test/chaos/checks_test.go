@@ -230,7 +230,7 @@ func (o *outcome) checkDeadLetters(got []deadLetter, injected []injected) {
 func (o *outcome) checkConsumers(deletions []consumerDeletion, grace time.Duration) {
 	for _, d := range deletions {
 		if d.recreated == 0 {
-			o.fail(assertConsumer, "consumer %s was still missing %s after its deletion (its service was not restarted meanwhile)", d.name, grace)
+			o.fail(assertConsumer, "consumer %s was still missing %s after its deletion: its service had to be restarted", d.name, grace)
 		}
 	}
 }

@@ -50,6 +50,9 @@ func startControlPlane(dir string) (*controlPlane, error) {
 			Paths: testenv.CRDPaths(), ErrorIfPathMissing: true, Scheme: s,
 		},
 		Scheme: s,
+		// A busy machine starts kube-apiserver slowly; envtest's 20s is too short.
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
 	}
 	etcdDir, certDir := filepath.Join(dir, "etcd"), filepath.Join(dir, "pki")
 	for _, d := range []string{etcdDir, certDir} {
@@ -57,10 +60,8 @@ func startControlPlane(dir string) (*controlPlane, error) {
 			return nil, err
 		}
 	}
-	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir, Out: logf, Err: logf, StartTimeout: time.Minute}
-	env.ControlPlane.APIServer = &envtest.APIServer{
-		CertDir: certDir, Out: logf, Err: logf, StartTimeout: 2 * time.Minute, StopTimeout: time.Minute,
-	}
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir, Out: logf, Err: logf}
+	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir, Out: logf, Err: logf}
 	if _, err := env.Start(); err != nil {
 		return nil, fmt.Errorf("start etcd and kube-apiserver (log %s): %w", logf.Name(), err)
 	}

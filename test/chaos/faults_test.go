@@ -59,6 +59,12 @@ type planOptions struct {
 }
 
 // newPlan draws the faults from rng: the same seed and options give the same plan.
+//
+// The durable consumers are deleted early, one after the other, and the refusal
+// stretch starts only once both came back (by themselves, or by the restart that
+// follows the grace period): a consumer made again from scratch would reset the
+// delivery counts of the refused events, and the stretch would no longer show
+// whether a retryable failure outlasting the retry budget loses an event.
 func newPlan(rng *rand.Rand, o planOptions) []fault {
 	d := o.duration
 	at := func(frac float64) time.Duration { // frac of d, +-5% of d
@@ -68,25 +74,29 @@ func newPlan(rng *rand.Rand, o planOptions) []fault {
 		return lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
 	}
 	var plan []fault
-	for i := range o.natsRestarts {
-		frac := 0.15 + 0.6*float64(i)/float64(max(o.natsRestarts-1, 1))
-		plan = append(plan, fault{at: at(frac), kind: faultNATS, target: o.natsNodes[rng.IntN(len(o.natsNodes))],
-			down: between(2*time.Second, 6*time.Second)})
-	}
-	plan = append(plan,
-		fault{at: at(0.45), kind: faultAPIServer, down: between(5*time.Second, 10*time.Second)},
-		fault{at: at(0.5), kind: faultInject},
-		fault{at: d / 10, kind: faultRefuseOn},
-		fault{at: d/10 + o.refusal, kind: faultRefuseOff},
-	)
-	// Each consumer is deleted once, in an order drawn from the seed.
+	// Each consumer is deleted once, in an order drawn from the seed; its service
+	// is spared from kills for the grace period.
 	order := slices.Clone(consumers)
 	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	spared := map[string][2]time.Duration{} // service -> no kills in [from, to)
+	var consumersBack time.Duration
 	for i, name := range order {
-		f := fault{at: at(0.3 + 0.45*float64(i)), kind: faultConsumer, target: name}
+		f := fault{at: time.Duration(float64(d) * (0.05 + 0.1*float64(i))), kind: faultConsumer, target: name}
 		plan = append(plan, f)
 		spared[consumerService(name)] = [2]time.Duration{f.at, f.at + o.consumerGrace}
+		consumersBack = max(consumersBack, f.at+o.consumerGrace)
+	}
+	refuseOn := max(at(0.4), consumersBack+time.Second)
+	plan = append(plan,
+		fault{at: refuseOn, kind: faultRefuseOn},
+		fault{at: refuseOn + o.refusal, kind: faultRefuseOff},
+		fault{at: at(0.5), kind: faultInject},
+		fault{at: at(0.55), kind: faultAPIServer, down: between(5*time.Second, 10*time.Second)},
+	)
+	for i := range o.natsRestarts {
+		frac := 0.3 + 0.5*float64(i)/float64(max(o.natsRestarts-1, 1))
+		plan = append(plan, fault{at: at(frac), kind: faultNATS, target: o.natsNodes[rng.IntN(len(o.natsNodes))],
+			down: between(2*time.Second, 6*time.Second)})
 	}
 	for t := between(o.killEvery/2, o.killEvery*3/2); t < d; t += between(o.killEvery/2, o.killEvery*3/2) {
 		target := o.services[rng.IntN(len(o.services))]
@@ -235,7 +245,13 @@ func (c *chaos) deleteConsumer(ctx context.Context, name string) error {
 		d.recreated = max(time.Since(deleted), time.Millisecond)
 		c.say("consumer %s made again by its service %.1fs after its deletion", name, d.recreated.Seconds())
 	} else {
-		c.say("consumer %s still missing %s after its deletion", name, c.grace)
+		// As a liveness probe or an operator would: restart the service.
+		c.say("consumer %s still missing %s after its deletion: restarting its service", name, c.grace)
+		for _, p := range c.procs {
+			if serviceOf(p) == consumerService(name) {
+				p.restart()
+			}
+		}
 	}
 	c.mu.Lock()
 	c.deletions = append(c.deletions, d)

@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // The suite's flags; `make chaos CHAOS_FLAGS="-n=200 -seed=7"` passes them.
@@ -17,10 +20,10 @@ var (
 	flagDuration     = flag.Duration("duration", 2*time.Minute, "how long the firing and the service kills last")
 	flagKillEvery    = flag.Duration("kill-every", 4*time.Second, "mean time between two SIGKILLs of a service")
 	flagNATSRestarts = flag.Int("nats-restarts", 2, "times the nats-server is killed and started again on its store")
-	flagRefusal      = flag.Duration("refusal", 100*time.Second, "how long Pod creates of two Tasks are refused (longer than the old 81s retry budget)")
-	flagGrace        = flag.Duration("consumer-grace", 30*time.Second, "how long a service whose consumer was deleted is spared from kills, to see it make the consumer again")
+	flagRefusal      = flag.Duration("refusal", 90*time.Second, "how long Pod creates of two Tasks are refused (longer than the old 81s retry budget)")
+	flagGrace        = flag.Duration("consumer-grace", 30*time.Second, "how long a service whose consumer was deleted is spared from kills to make it again by itself (then the suite restarts it)")
 	flagQuiet        = flag.Duration("quiet", 15*time.Second, "no Pod change for this long (and idle consumers) means quiet")
-	flagQuietTimeout = flag.Duration("quiet-timeout", 5*time.Minute, "give up waiting for quiet after this long, then check anyway")
+	flagQuietTimeout = flag.Duration("quiet-timeout", 3*time.Minute, "give up waiting for quiet after this long, then check anyway")
 	flagReplicas     = flag.Int("replicas", 1, "processes of each service")
 	flagKeep         = flag.Bool("keep", false, "keep the work folder (logs, etcd, NATS store) even when the suite passes")
 )
@@ -30,6 +33,8 @@ var figures string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// envtest logs through controller-runtime; its messages are not the suite's.
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	if figures != "" {
 		fmt.Println(figures)

@@ -55,8 +55,8 @@ type proc struct {
 	stopped bool          // no more restarts
 	starts  int
 
-	kills, crashes atomic.Int64
-	looping        atomic.Bool // crashed, and has not run for long since
+	kills, crashes, restarts atomic.Int64
+	looping                  atomic.Bool // crashed, and has not run for long since
 }
 
 // start starts the process unless it runs already.
@@ -140,15 +140,38 @@ func (p *proc) killAndRestart(down time.Duration) error {
 	return p.start()
 }
 
+// restart stops the process with SIGTERM and starts it again, as an operator
+// would; counted apart from kills.
+func (p *proc) restart() {
+	p.mu.Lock()
+	if !p.runningLocked() {
+		p.mu.Unlock()
+		return
+	}
+	cmd, done := p.cmd, p.done
+	p.planned = true
+	p.mu.Unlock()
+	terminate(cmd, done, 20*time.Second)
+	p.restarts.Add(1)
+	if err := p.start(); err != nil {
+		p.say("restart %s: %v", p.name, err)
+	}
+}
+
 // stop sends SIGTERM, then SIGKILL after grace, and starts nothing again.
 func (p *proc) stop(grace time.Duration) {
 	p.mu.Lock()
 	p.stopped = true
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
-	if cmd == nil {
-		return
+	if cmd != nil {
+		terminate(cmd, done, grace)
 	}
+}
+
+// terminate sends SIGTERM to the process group, then SIGKILL after grace, and
+// waits until the process exited.
+func terminate(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-done:

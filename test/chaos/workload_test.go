@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"time"
 
@@ -252,6 +251,3 @@ func (r *receiver) byRun() map[string][]receipt {
 func (r *receiver) url() string { return r.srv.URL + "/hook" }
 
 func (r *receiver) close() { r.srv.Close() }
-
-// itoa is strconv.Itoa for the figures.
-func itoa(i int) string { return strconv.Itoa(i) }
