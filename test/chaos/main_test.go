@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 func enabled() bool {
 	on := os.Getenv("ORCA_CHAOS") != ""
 	flag.Visit(func(f *flag.Flag) {
-		if !strings.HasPrefix(f.Name, "test.") {
+		if !strings.HasPrefix(f.Name, "test.") && f.Name != "kubeconfig" {
 			on = true
 		}
 	})
