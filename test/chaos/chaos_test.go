@@ -89,7 +89,7 @@ func TestChaos(t *testing.T) {
 	}
 
 	// The suite ended every fault; whatever is still down now is a crash loop.
-	quietErr := waitQuiet(ctx, h.kubelet, h.js, h.all(), *flagQuiet, *flagQuietTimeout)
+	quietErr := waitQuiet(ctx, h.kubelet, h.js, h.all(), *flagQuiet, *flagQuietTimeout, log.say)
 	if quietErr != nil {
 		t.Error(quietErr)
 	} else {

@@ -10,9 +10,10 @@
 // the malformed messages it injected; its last line gives the figures.
 //
 // The suite is a Go test that skips unless ORCA_CHAOS is set or one of its flags is
-// given: `go test ./test/chaos -args -n=200`. Its files: processes (building and
-// supervising the binaries), cluster (control plane and the admission webhook that
+// given: `go test ./test/chaos -args -n=200`. Its files: binaries (building natsd
+// and the services, and their command lines), processes (supervising them),
+// cluster (etcd and a restartable kube-apiserver), admission (the webhook that
 // refuses Pod creates), kubelet, workload (Tasks, publisher, webhook receiver),
-// faults (the seeded plan and its execution), quiet (when to check) and checks
-// (the assertions and the figures).
+// faults (the seeded plan and its execution), quiet (when to check) and checks (the
+// assertions and the figures); chaos_test.go puts them together.
 package chaos

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/testenv"
@@ -127,6 +129,22 @@ func (k *kubelet) idle(d time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// summary counts the Pods by state, for progress messages.
+func (k *kubelet) summary() string {
+	var total, running, held int
+	for _, obj := range k.informer.GetStore().List() {
+		pod := obj.(*corev1.Pod)
+		total++
+		if phase := pod.Status.Phase; phase != corev1.PodSucceeded && phase != corev1.PodFailed {
+			running++
+		}
+		if controllerutil.ContainsFinalizer(pod, orcav1.FinalizerCompletion) {
+			held++
+		}
+	}
+	return fmt.Sprintf("%d Pods, %d not ended, %d with Orca's finalizer", total, running, held)
 }
 
 // seen returns when the kubelet first saw the Pod.

@@ -16,15 +16,20 @@ import (
 // for quiet and every Pod has ended, and every durable consumer of the stream
 // (Orca's own ones must exist) has nothing pending and nothing unacknowledged.
 // After timeout it returns what still was not quiet.
-func waitQuiet(ctx context.Context, k *kubelet, js jetstream.JetStream, procs []*proc, quiet, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+func waitQuiet(ctx context.Context, k *kubelet, js jetstream.JetStream, procs []*proc, quiet, timeout time.Duration, say func(string, ...any)) error {
+	start := time.Now()
+	told := start
 	for {
 		reason := notQuiet(ctx, k, js, procs, quiet)
 		if reason == "" {
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not quiet after %s: %s", timeout, reason)
+		if time.Since(start) > timeout {
+			return fmt.Errorf("not quiet after %s: %s (%s)", timeout, reason, k.summary())
+		}
+		if time.Since(told) >= 30*time.Second {
+			say("waiting for quiet: %s (%s)", reason, k.summary())
+			told = time.Now()
 		}
 		select {
 		case <-ctx.Done():
