@@ -108,6 +108,9 @@ func TestChaos(t *testing.T) {
 		t.Error(err)
 	}
 	o.checkDeadLetters(dead, c.injected)
+	if err := o.countTaskEvents(ctx, h.js); err != nil {
+		t.Error(err)
+	}
 	o.checkConsumers(c.deletions, *flagGrace)
 	for _, a := range assertions {
 		if n := o.failureCounts[a]; n > 0 {
@@ -199,7 +202,7 @@ func (h *harness) start(ctx context.Context) error {
 	}
 	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.stopKubelet = cancel
-	go h.kubelet.run(kctx, 8)
+	go h.kubelet.run(kctx, 16)
 
 	if h.publisher, err = newPublisher(strings.Join(h.natsURLs, ","), namespace); err != nil {
 		return err
@@ -275,10 +278,10 @@ func (h *harness) figures(seed uint64, o *outcome, c *chaos, wall time.Duration)
 	}
 	return fmt.Sprintf("chaos figures: seed=%d fired=%d complete=%d lost=%d duplicatePods=%d duplicateWebhooks=%d "+
 		"serviceKills=%d(%s) serviceCrashes=%d serviceRestartsForConsumer=%d natsRestarts=%d apiserverRestarts=%d consumersDeleted=%d "+
-		"podCreatesRefused=%d deadLetters=%d(injected %d) p50=%s p99=%s wall=%s",
+		"podCreatesRefused=%d deadLetters=%d(injected %d) taskEventsStoredTwice=%d p50=%s p99=%s wall=%s",
 		seed, o.fired, o.complete, o.lost, o.duplicatePods, o.duplicateWebhooks,
 		totalKills, strings.Join(perService, ","), crashes, restarts, c.natsRuns, c.apiRuns, len(c.deletions),
-		h.refusals.refused.Load(), o.deadLetters, o.expectedDead,
+		h.refusals.refused.Load(), o.deadLetters, o.expectedDead, o.duplicateTaskEvents,
 		percentile(o.latencies, 50).Round(time.Millisecond), percentile(o.latencies, 99).Round(time.Millisecond),
 		wall.Round(time.Second))
 }

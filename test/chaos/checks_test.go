@@ -30,6 +30,8 @@ type outcome struct {
 	latencies                 []time.Duration // ignition stored -> last Pod seen, per complete run
 	reachedLast               map[string]bool // runs whose last Task ran, which must send a webhook
 	deadLetters, expectedDead int
+	taskEvents                int                 // succeeded task events stored
+	duplicateTaskEvents       int                 // of them, stored again under an id already stored
 	failures                  map[string][]string // assertion -> examples (all counted, some kept)
 	failureCounts             map[string]int
 }
@@ -159,39 +161,60 @@ type deadLetter struct {
 	reason   string
 }
 
-// readDeadLetters reads every dead letter of the stream.
-func readDeadLetters(ctx context.Context, js jetstream.JetStream) ([]deadLetter, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+// readStream calls f with each message of the stream on filter, oldest first.
+func readStream(ctx context.Context, js jetstream.JetStream, filter string, f func(jetstream.Msg)) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.FilterDeadLetter},
-	})
+	cons, err := js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
-		return nil, fmt.Errorf("read dead letters: %w", err)
+		return fmt.Errorf("read %s: %w", filter, err)
 	}
-	var out []deadLetter
 	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(2*time.Second))
+		batch, err := cons.Fetch(1024, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("fetch dead letters: %w", err)
+			return fmt.Errorf("fetch %s: %w", filter, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
 			n++
-			h := msg.Headers()
-			seq, _ := strconv.ParseUint(h.Get(bus.HeaderDeadLetterSequence), 10, 64)
-			out = append(out, deadLetter{
-				consumer: h.Get(bus.HeaderDeadLetterConsumer), sequence: seq,
-				subject: h.Get(bus.HeaderDeadLetterSubject), reason: h.Get(bus.HeaderDeadLetterReason),
-			})
+			f(msg)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("fetch dead letters: %w", err)
+			return fmt.Errorf("fetch %s: %w", filter, err)
 		}
 		if n == 0 {
-			return out, nil
+			return nil
 		}
 	}
+}
+
+// readDeadLetters reads every dead letter of the stream.
+func readDeadLetters(ctx context.Context, js jetstream.JetStream) ([]deadLetter, error) {
+	var out []deadLetter
+	err := readStream(ctx, js, bus.FilterDeadLetter, func(msg jetstream.Msg) {
+		h := msg.Headers()
+		seq, _ := strconv.ParseUint(h.Get(bus.HeaderDeadLetterSequence), 10, 64)
+		out = append(out, deadLetter{
+			consumer: h.Get(bus.HeaderDeadLetterConsumer), sequence: seq,
+			subject: h.Get(bus.HeaderDeadLetterSubject), reason: h.Get(bus.HeaderDeadLetterReason),
+		})
+	})
+	return out, err
+}
+
+// countTaskEvents counts the task events stored more than once: the same
+// CloudEvent id in two messages, which the duplicate window did not catch. Not
+// an assertion of its own (consumers must bear it), but the cause of a
+// duplicate webhook with a single id.
+func (o *outcome) countTaskEvents(ctx context.Context, js jetstream.JetStream) error {
+	ids := map[string]int{}
+	err := readStream(ctx, js, bus.SubjectTaskSucceeded+".>", func(msg jetstream.Msg) {
+		ids[msg.Headers().Get("ce-id")]++
+	})
+	for _, n := range ids {
+		o.duplicateTaskEvents += n - 1
+	}
+	return err
 }
 
 // checkDeadLetters checks that the dead letters are exactly the injected

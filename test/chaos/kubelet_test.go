@@ -109,7 +109,7 @@ func (k *kubelet) next(ctx context.Context) bool {
 		return true
 	}
 	msg := output(pod.Annotations[orcav1.AnnotationTask], envValue(pod, orcav1.EnvData))
-	err = testenv.Kubelet{Client: k.client}.Succeed(ctx, key, msg)
+	err = testenv.Kubelet{Client: k.client}.EndCached(ctx, pod, 0, msg)
 	if err != nil && !apierrors.IsNotFound(err) {
 		k.queue.AddRateLimited(key)
 		return true
