@@ -86,7 +86,9 @@ func natsNodes(bin, dir string, size int, say func(string, ...any)) ([]*proc, []
 }
 
 // serviceProcs returns replicas processes of each of Orca's services, started
-// against kubeconfig and the NATS URLs, each with its own readiness port.
+// against kubeconfig and the NATS URLs, each with its own readiness port. With
+// several replicas the scheduler and the watcher elect a leader; with several
+// NATS nodes the stream is replicated (R3 at most).
 func serviceProcs(bin, dir, kubeconfig string, natsURLs []string, replicas int, leaseNamespace string, say func(string, ...any)) ([]*proc, error) {
 	var procs []*proc
 	for _, svc := range serviceNames {
@@ -102,6 +104,9 @@ func serviceProcs(bin, dir, kubeconfig string, natsURLs []string, replicas int, 
 			args := []string{
 				"--kubeconfig", kubeconfig, "--nats-url", strings.Join(natsURLs, ","),
 				"--health-probe-bind-address", probe, "--metrics-bind-address", "0",
+			}
+			if len(natsURLs) > 1 {
+				args = append(args, "--stream-replicas", strconv.Itoa(min(len(natsURLs), 3)))
 			}
 			if replicas > 1 && (svc == "scheduler" || svc == "watcher") {
 				args = append(args, "--leader-elect", "--leader-election-namespace", leaseNamespace)

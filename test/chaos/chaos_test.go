@@ -182,7 +182,7 @@ func (h *harness) start(ctx context.Context) error {
 		return err
 	}
 
-	if h.nats, h.natsURLs, err = natsNodes(bin, h.dir, 1, h.say); err != nil {
+	if h.nats, h.natsURLs, err = natsNodes(bin, h.dir, *flagNATSNodes, h.say); err != nil {
 		return err
 	}
 	if err := startAll(ctx, h.nats, 30*time.Second); err != nil {

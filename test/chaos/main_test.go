@@ -24,7 +24,8 @@ var (
 	flagGrace        = flag.Duration("consumer-grace", 20*time.Second, "how long a service whose consumer was deleted is spared from kills to make it again by itself (then the suite restarts it)")
 	flagQuiet        = flag.Duration("quiet", 15*time.Second, "no Pod change for this long (and idle consumers) means quiet")
 	flagQuietTimeout = flag.Duration("quiet-timeout", 3*time.Minute, "give up waiting for quiet after this long, then check anyway")
-	flagReplicas     = flag.Int("replicas", 1, "processes of each service")
+	flagReplicas     = flag.Int("replicas", 1, "processes of each service (HA mode: 2)")
+	flagNATSNodes    = flag.Int("nats-nodes", 1, "nats-servers, clustered when more than one (HA mode: 3, the stream R3)")
 	flagKeep         = flag.Bool("keep", false, "keep the work folder (logs, etcd, NATS store) even when the suite passes")
 )
 
