@@ -48,7 +48,9 @@ func TestChaos(t *testing.T) {
 		_ = os.RemoveAll(filepath.Join(dir, "bin"))
 		if t.Failed() || *flagKeep {
 			log.say("logs and stores kept in %s", dir)
+			_ = log.file.Close()
 		} else {
+			_ = log.file.Close()
 			_ = os.RemoveAll(dir)
 		}
 	}()

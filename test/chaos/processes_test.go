@@ -94,20 +94,26 @@ func (p *proc) wait(cmd *exec.Cmd, done chan struct{}, logf *os.File, started ti
 	}
 }
 
-// kill sends SIGKILL to the process group and waits until the process is gone;
-// it is not started again until restart.
-func (p *proc) kill() {
+// planExit returns the running process and marks its coming exit as the
+// suite's doing; ok is false when it does not run.
+func (p *proc) planExit() (cmd *exec.Cmd, done <-chan struct{}, ok bool) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.runningLocked() {
-		p.mu.Unlock()
-		return
+		return nil, nil, false
 	}
-	cmd, done := p.cmd, p.done
 	p.planned = true
-	p.mu.Unlock()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-done
-	p.kills.Add(1)
+	return p.cmd, p.done, true
+}
+
+// kill sends SIGKILL to the process group and waits until the process is gone;
+// it is not started again until start.
+func (p *proc) kill() {
+	if cmd, done, ok := p.planExit(); ok {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		p.kills.Add(1)
+	}
 }
 
 // killAndRestart kills the process, waits down, and starts it again.
@@ -121,14 +127,10 @@ func (p *proc) killAndRestart(down time.Duration) error {
 // restart stops the process with SIGTERM and starts it again, as an operator
 // would; counted apart from kills.
 func (p *proc) restart() {
-	p.mu.Lock()
-	if !p.runningLocked() {
-		p.mu.Unlock()
+	cmd, done, ok := p.planExit()
+	if !ok {
 		return
 	}
-	cmd, done := p.cmd, p.done
-	p.planned = true
-	p.mu.Unlock()
 	terminate(cmd, done, 20*time.Second)
 	p.restarts.Add(1)
 	if err := p.start(); err != nil {
