@@ -8,6 +8,7 @@ CONTROLLER_GEN := $(GO) tool controller-gen
 export ORCA_CACHE_DIR ?= $(HOME)/.cache/orca
 GO_TEST_FLAGS ?=
 BENCH_FLAGS ?=
+CHAOS_FLAGS ?=
 RUN_FLAGS ?=
 SERVICES := scheduler dispatcher watcher actions
 
@@ -61,6 +62,16 @@ control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-sche
 test: ## Run all tests against a real kube-apiserver and nats-server (builds the control plane once).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
 		$(GO) test -count=1 $(GO_TEST_FLAGS) ./...
+
+# The chaos suite is a test binary run directly, so that its figures are the last
+# line of output. CHAOS_FLAGS: -n (ignitions, default 1000), -seed, -duration,
+# -keep, ... (`go test ./test/chaos -args -h` lists them).
+.PHONY: chaos
+chaos: ## Run the chaos suite: the services as processes under faults, every run checked (CHAOS_FLAGS="-n=200 -seed=7").
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
+		dir="$$(mktemp -d)" && trap 'rm -rf "$$dir"' EXIT && \
+		$(GO) test -c -o "$$dir/chaos.test" ./test/chaos && \
+		ORCA_CHAOS=1 "$$dir/chaos.test" -test.run '^TestChaos$$' -test.v -test.timeout 60m $(CHAOS_FLAGS)
 
 .PHONY: bench
 bench: ## Run the benchmarks: the bus against core NATS, then Orca against a local control plane (./bench, about 8 minutes; BENCH_FLAGS=-quick for 3).
