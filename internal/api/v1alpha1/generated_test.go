@@ -26,7 +26,7 @@ func TestGeneratedFilesAreUpToDate(t *testing.T) {
 	}
 	run("tool", "controller-gen", "object", "paths=./internal/api/...", "output:object:dir="+out)
 	run("tool", "controller-gen", "crd:generateEmbeddedObjectMeta=true", "paths=./internal/api/...", "output:crd:dir="+out)
-	run("run", "./hack/crdnames", filepath.Join(out, "sirocco.cloud_tasks.yaml"))
+	run("run", "./hack/taskcrd", filepath.Join(out, "sirocco.cloud_tasks.yaml"))
 	files := map[string]string{
 		"zz_generated.deepcopy.go":    "internal/api/v1alpha1/zz_generated.deepcopy.go",
 		"sirocco.cloud_tasks.yaml":    "deploy/kustomize/crd/sirocco.cloud_tasks.yaml",
