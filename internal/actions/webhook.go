@@ -28,7 +28,7 @@ const (
 	DefaultWebhookTimeout = 10 * time.Second
 	// MaxWebhookTimeout is the longest timeout an Action may set (the CRD's
 	// validation says so too).
-	MaxWebhookTimeout = 30 * time.Second
+	MaxWebhookTimeout     = 30 * time.Second
 	DefaultWebhookRetries = 3
 	maxWebhookBackoff     = 30 * time.Second
 )
