@@ -21,7 +21,6 @@ import (
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=actions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=actions/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ConsumerName is the durable consumer that all actions services of the whole

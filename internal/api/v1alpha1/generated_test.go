@@ -33,10 +33,13 @@ func TestGeneratedFilesAreUpToDate(t *testing.T) {
 		"sirocco.cloud_ignitors.yaml": "deploy/kustomize/crd/sirocco.cloud_ignitors.yaml",
 		"sirocco.cloud_actions.yaml":  "deploy/kustomize/crd/sirocco.cloud_actions.yaml",
 	}
-	for _, svc := range []string{"scheduler", "dispatcher", "watcher", "actions"} {
-		dir := filepath.Join(out, "rbac-"+svc)
-		run("tool", "controller-gen", "rbac:roleName=orca-"+svc, "paths=./internal/"+svc+"/...", "output:rbac:dir="+dir)
-		files[filepath.Join("rbac-"+svc, "role.yaml")] = "deploy/kustomize/rbac/" + svc + "/role.yaml"
+	for role, pkg := range map[string]string{
+		"scheduler": "scheduler", "dispatcher": "dispatcher", "watcher": "watcher", "actions": "actions",
+		"leader-election": "app",
+	} {
+		dir := filepath.Join(out, "rbac-"+role)
+		run("tool", "controller-gen", "rbac:roleName=orca-"+role, "paths=./internal/"+pkg+"/...", "output:rbac:dir="+dir)
+		files[filepath.Join("rbac-"+role, "role.yaml")] = "deploy/kustomize/rbac/" + role + "/role.yaml"
 	}
 
 	for generated, committed := range files {
