@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -33,6 +34,9 @@ func (b *Bus) publish(ctx context.Context, subject string, e cloudevents.Event) 
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID()), jetstream.WithExpectStream(b.stream))
 	if err != nil {
 		metrics.published.WithLabelValues(e.Type(), "error").Inc()
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			err = fmt.Errorf("%w: %s (no stream answered)", ErrNoStream, b.stream)
+		}
 		return fmt.Errorf("publish %s %q on %s: %w", e.Type(), e.ID(), subject, err)
 	}
 	outcome := "stored"

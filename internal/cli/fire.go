@@ -69,7 +69,9 @@ func Fire(ctx context.Context, stdout, stderr io.Writer, o FireOptions) (*FireRe
 	if o.Kube != nil {
 		warnIfNoTaskListens(ctx, stderr, *o.Kube, o.Namespace, o.Ignition, o.Timeout)
 	}
-	b, err := connect(ctx, o.NATS, o.Timeout)
+	// No stream check first: the publish's answer says whether the stream is
+	// there, and a namespace's own NATS user may not ask for the stream's info.
+	b, err := connect(ctx, o.NATS, o.Timeout, false)
 	if err != nil {
 		return nil, fmt.Errorf("fire ignition %s/%s: %w", o.Namespace, o.Ignition, err)
 	}
@@ -81,6 +83,9 @@ func Fire(ctx context.Context, stdout, stderr io.Writer, o FireOptions) (*FireRe
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	if err := b.PublishIgnition(pctx, ig); err != nil {
+		if errors.Is(err, bus.ErrNoStream) {
+			err = streamError(o.NATS, b.Stream(), err)
+		}
 		return nil, fmt.Errorf("fire ignition %s/%s on %s: %w", o.Namespace, o.Ignition, natsURL(o.NATS), err)
 	}
 	run := o.Run
