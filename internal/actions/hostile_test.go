@@ -6,7 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -145,4 +147,37 @@ func TestWebhookAnswersBodiesAreNeverStored(t *testing.T) {
 		}
 	}
 	assert.NotContains(t, f.actionStatus(t, "closed").LastError, "dial tcp", "no details of the network behind the URL")
+}
+
+// TestNATSActionsPublishOnlyWhereTheServiceMay runs the service as the install
+// does, with nats Actions limited to orca-notify.<their namespace>.>: a subject
+// elsewhere, another namespace's included, fails visibly instead of being
+// dropped by the NATS server without a word.
+func TestNATSActionsPublishOnlyWhereTheServiceMay(t *testing.T) {
+	t.Parallel()
+	f := startService(t, true, func(o *actions.Options) { o.NATSSubjects = []string{"orca-notify.{namespace}.>"} })
+	nc, err := nats.Connect(f.natsURL)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	sub, err := nc.SubscribeSync("orca-notify.>")
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+
+	own := "orca-notify." + f.ns + ".builds"
+	f.createAction(t, "own", orcav1.ActionSpec{NATS: &orcav1.NATSAction{Subject: own}})
+	f.createAction(t, "elsewhere", orcav1.ActionSpec{NATS: &orcav1.NATSAction{Subject: "alerts.builds"}})
+	f.createAction(t, "neighbour", orcav1.ActionSpec{NATS: &orcav1.NATSAction{Subject: "orca-notify.team-b.builds"}})
+	f.createTask(t, "build", []orcav1.ObjectName{"own", "elsewhere", "neighbour"}, nil)
+	f.publish(t, "build", "pod-uid-nats", true)
+
+	msg, err := sub.NextMsg(20 * time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, own, msg.Subject)
+	for _, name := range []string{"elsewhere", "neighbour"} {
+		eventually(t, name+" refused", func() bool { return f.actionStatus(t, name).LastError != "" })
+		assert.Contains(t, f.actionStatus(t, name).LastError, "is not one the actions service may publish to in namespace "+f.ns, name)
+	}
+	eventually(t, "own succeeded", func() bool { return f.actionStatus(t, "own").LastSuccess != nil })
+	_, err = sub.NextMsg(200 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "nothing else was published")
 }
