@@ -223,6 +223,7 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		forbidden(t, "patch a Pod", c.Patch(ctx, f.pod.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`))))
 		forbidden(t, "delete a Pod", c.Delete(ctx, f.pod))
 		forbidden(t, "delete an action", c.Delete(ctx, f.action))
+		forbidden(t, "create a lease in Orca's namespace", c.Create(ctx, newLease(system, "orca-actions-rbac-test")))
 		task := &orcav1.Task{}
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(f.task), task))
 		task.Status.FailuresCount = 3
