@@ -85,9 +85,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if o.NamespaceConcurrency <= 0 {
 		o.NamespaceConcurrency = 4
 	}
-	if o.NamespaceQueue < 0 {
-		o.NamespaceQueue = 0
-	} else if o.NamespaceQueue == 0 {
+	if o.NamespaceQueue <= 0 {
 		o.NamespaceQueue = 32
 	}
 	if o.Consumer.MaxDeliver <= 0 {

@@ -103,7 +103,8 @@ func hostOf(s string) string {
 
 // allowed reports whether a webhook may connect to ip.
 func (p *egressPolicy) allowed(ip netip.Addr) bool {
-	ip = ip.Unmap()
+	// A zoned address (fe80::1%eth0) would match no prefix: drop the zone.
+	ip = ip.Unmap().WithZone("")
 	for _, c := range p.allow {
 		if c.Contains(ip) {
 			return true

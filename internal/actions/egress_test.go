@@ -52,6 +52,7 @@ func TestEgressPolicyRefusesThisHostLinkLocalAndOrcasOwnServices(t *testing.T) {
 		{name: "cloud metadata", ip: "169.254.169.254", want: false},
 		{name: "link-local", ip: "169.254.1.1", want: false},
 		{name: "IPv6 link-local", ip: "fe80::1", want: false},
+		{name: "IPv6 link-local with a zone", ip: "fe80::1%eth0", want: false},
 		{name: "multicast", ip: "239.1.1.1", want: false},
 		{name: "the NATS service, by name", ip: "10.96.0.42", want: false},
 		{name: "the API server, by address", ip: "10.96.0.1", want: false},
