@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +14,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sirocco-cloud/orca/internal/actions"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
 // TestWebhooksMayNotReachThisHostNorTheMetadataAddress runs the service with the
@@ -180,4 +186,64 @@ func TestNATSActionsPublishOnlyWhereTheServiceMay(t *testing.T) {
 	eventually(t, "own succeeded", func() bool { return f.actionStatus(t, "own").LastSuccess != nil })
 	_, err = sub.NextMsg(200 * time.Millisecond)
 	assert.ErrorIs(t, err, nats.ErrTimeout, "nothing else was published")
+}
+
+// TestTheServiceReadsSecretsOnlyWhereANamespaceGrantsThem runs the service with
+// the rights the install gives it (its generated ClusterRole): a webhook header
+// from a Secret fails, saying which binding is missing, until the namespace binds
+// orca-actions-secret-reader to the service; then the header is sent.
+func TestTheServiceReadsSecretsOnlyWhereANamespaceGrantsThem(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	ns := env.Namespace(t)
+	user := "orca-actions-" + ns
+	var generated, reader rbacv1.ClusterRole
+	readYAML(t, filepath.Join(testenv.RepoRoot(), "deploy", "kustomize", "rbac", "actions", "role.yaml"), &generated)
+	readYAML(t, filepath.Join(testenv.RepoRoot(), "deploy", "kustomize", "base", "rbac", "actions-secret-reader.yaml"), &reader)
+	require.Equal(t, actions.SecretReaderRole, reader.Name)
+	generated.Name, reader.Name = user, user+"-secrets"
+	for _, cr := range []*rbacv1.ClusterRole{&generated, &reader} {
+		require.NoError(t, env.Client.Create(ctx, cr))
+	}
+	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
+	require.NoError(t, env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: generated.Name},
+		Subjects:   subject,
+	}))
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	f := startServiceAs(t, cfg, ns, true)
+
+	h := newHook(t, http.StatusOK)
+	require.NoError(t, env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook-auth"}, StringData: map[string]string{"token": "Bearer s3cret"},
+	}))
+	f.createAction(t, "notify", orcav1.ActionSpec{Webhook: &orcav1.WebhookAction{
+		URL: h.URL, Headers: []orcav1.WebhookHeader{{Name: "Authorization", ValueFrom: &orcav1.SecretKeySelector{Name: "hook-auth", Key: "token"}}},
+	}})
+	f.createTask(t, "build", []orcav1.ObjectName{"notify"}, nil)
+	f.publish(t, "build", "pod-uid-secret-1", true)
+	eventually(t, "the missing grant reported", func() bool {
+		return f.findEvent(t, "build", corev1.EventTypeWarning, actions.ReasonMisconfigured, "notify") != nil
+	})
+	assert.Contains(t, f.actionStatus(t, "notify").LastError,
+		"the actions service may not read secret hook-auth: bind the ClusterRole "+actions.SecretReaderRole+" to its ServiceAccount in namespace "+ns)
+	assert.Empty(t, h.requests())
+
+	require.NoError(t, env.Client.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orca-actions-secret-reader"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader.Name},
+		Subjects:   subject,
+	}))
+	f.publish(t, "build", "pod-uid-secret-2", true)
+	eventually(t, "the webhook got the header", func() bool { return len(h.requests()) == 1 })
+	assert.Equal(t, "Bearer s3cret", h.requests()[0].header.Get("Authorization"))
+}
+
+func readYAML(t *testing.T, file string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, into))
 }

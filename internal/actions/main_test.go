@@ -17,6 +17,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,7 +52,13 @@ type fixture struct {
 // host, where the tests' receivers listen, unless an option says otherwise.
 func startService(t *testing.T, scoped bool, opts ...func(*actions.Options)) *fixture {
 	t.Helper()
-	ns := env.Namespace(t)
+	return startServiceAs(t, env.Config, env.Namespace(t), scoped, opts...)
+}
+
+// startServiceAs is startService with the service reaching the API server as cfg
+// says, for a namespace that exists.
+func startServiceAs(t *testing.T, cfg *rest.Config, ns string, scoped bool, opts ...func(*actions.Options)) *fixture {
+	t.Helper()
 	srv, b := testenv.NATS(t)
 
 	mo := manager.Options{
@@ -73,7 +80,7 @@ func startService(t *testing.T, scoped bool, opts ...func(*actions.Options)) *fi
 		mo.Cache.DefaultNamespaces = map[string]cache.Config{ns: {}}
 		o.Namespaces = []string{ns}
 	}
-	mgr, err := manager.New(env.Config, mo)
+	mgr, err := manager.New(cfg, mo)
 	require.NoError(t, err)
 	require.NoError(t, actions.Setup(t.Context(), mgr, b, o))
 
