@@ -45,7 +45,7 @@ images: ## Build the container image of the four services (one image; the comman
 # each start. With KUBECONFIG: that cluster (the CRDs are installed). ORCA_NATS_URL
 # picks a NATS server instead of the embedded one.
 .PHONY: run
-run: ## Run Orca with the examples applied: in a local sandbox cluster, or with KUBECONFIG set in that cluster (Ctrl-C stops it).
+run: ## Run Orca with the examples applied, and its web view: in a local sandbox cluster, or with KUBECONFIG set in that cluster (Ctrl-C stops it).
 	@$(GO) build -o bin/orca ./cmd/orca
 ifeq ($(KUBECONFIG),)
 	@KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \

@@ -150,6 +150,11 @@ func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 		}
 		return fmt.Errorf("get task %s: %w", key, err)
 	}
+	if uid := res.TaskUID; uid != "" && uid != string(task.UID) {
+		s.log.Info("event of a deleted task, no action to run", "namespace", key.Namespace,
+			"task", key.Name, "taskUID", uid, "id", d.Event.ID(), "type", d.Event.Type())
+		return nil
+	}
 	names := task.Spec.FailureActions
 	if d.Task.Succeeded {
 		names = task.Spec.SuccessActions

@@ -3,6 +3,7 @@ package app
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -26,8 +27,13 @@ type Options struct {
 	LeaderElect bool
 	// LeaderElectionNamespace holds the Lease; default POD_NAMESPACE.
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the election; zero
+	// means DefaultLeaseDuration, DefaultRenewDeadline and DefaultRetryPeriod.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// LogFormat is text or json.
 	LogFormat string
+	// LogLevel is the least level logged; default info.
+	LogLevel slog.Level
 }
 
 // BindFlags registers the options on fs. Values not given as flags come from the
@@ -58,7 +64,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas (scheduler and watcher)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (env POD_NAMESPACE)")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", DefaultLeaseDuration, "how long a standby waits after the leader's last renewal before it takes over (whole seconds)")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "how long the leader tries to renew its lease before it gives up and exits")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "how often the leader renews its lease and a standby tries to take it")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error (debug adds controller-runtime's start-up lines)")
 }
 
 // Complete fills what flags left empty from the environment and checks the result.
@@ -71,7 +81,7 @@ func (o *Options) Complete() error {
 	if o.LogFormat != "text" && o.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
 	}
-	return nil
+	return o.checkLeaderElection()
 }
 
 func splitList(s string) []string {

@@ -129,6 +129,7 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consu
 		bus: b, opts: o, handler: h, ctx: ctx, iter: iter, done: make(chan struct{}),
 		log: b.log.With("consumer", o.Name),
 	}
+	metrics.stream.track(c)
 	go c.loop()
 	go func() {
 		select {
@@ -214,6 +215,7 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 			return
 		}
 		metrics.handled.WithLabelValues(c.opts.Name, "acked").Inc()
+		metrics.age.WithLabelValues(c.opts.Name).Observe(time.Since(md.Timestamp).Seconds())
 	case IsPermanent(err):
 		c.deadLetter(msg, md, err.Error())
 	case c.ctx.Err() != nil:

@@ -26,7 +26,9 @@ type Delivery struct {
 // Run returns the run id of the event (its id when it carries none).
 func (d *Delivery) Run() string { return runOf(d.Event) }
 
-// parse decodes a message into a Delivery, or says why it can never be used.
+// parse decodes a message into a Delivery, or says why it can never be used. A
+// positive maxData limits the data, and an ignition's to MaxIgnitionData; zero
+// (following the stream) accepts any size.
 func parse(subject string, header nats.Header, data []byte, maxData int) (*Delivery, error) {
 	if maxData > 0 && len(data) > maxData {
 		return nil, fmt.Errorf("message data is %d bytes, over the limit of %d", len(data), maxData)
@@ -49,6 +51,11 @@ func parse(subject string, header nats.Header, data []byte, maxData int) (*Deliv
 	}
 	if err != nil {
 		return nil, err
+	}
+	if maxData > 0 && d.Ignition != nil && len(d.Ignition.Data) > MaxIgnitionData {
+		return nil, fmt.Errorf("ignition data is %d bytes, over the limit of %d: it becomes the environment variable ORCA_DATA, "+
+			"and a container cannot start with a variable of 128 KiB or more (E2BIG); pass a reference to the data instead",
+			len(d.Ignition.Data), MaxIgnitionData)
 	}
 	return d, nil
 }

@@ -19,9 +19,10 @@
 //
 // Publishing waits for the stream's acknowledgement: once Publish returns nil the
 // event is stored (on file storage; only stream replicas protect it from the loss
-// of a machine). Publish sets Nats-Msg-Id to the event id, so the stream drops a
-// second publish of the same id within its duplicate window (2 minutes by default):
-// a redelivered or retried publish stores one message.
+// of a machine). Publish sets Nats-Msg-Id to the event's source and id (MsgID), so
+// the stream drops a second publish of the same event within its duplicate window
+// (2 minutes by default): a redelivered or retried publish stores one message,
+// while another source's event with the same id is stored.
 //
 // Consuming is at-least-once. A message is acknowledged only after its handler
 // returned nil. A handler error that is not Permanent makes the message come back

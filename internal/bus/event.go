@@ -34,6 +34,18 @@ var (
 	FilterDeadLetter = SubjectDeadLetter + ".>"
 )
 
+// MaxIgnitionData is the largest ignition data that starts Tasks, in bytes. The
+// data becomes the environment variable ORCA_DATA of every container, and Linux
+// refuses to start a program with a single "NAME=value" string of 128 KiB or more
+// (MAX_ARG_STRLEN, E2BIG): 64 KiB leaves room for $(ORCA_DATA) copies and for the
+// other variables and arguments. A consumer dead-letters a larger ignition.
+const MaxIgnitionData = 64 << 10
+
+// MsgID returns the Nats-Msg-Id of the event with source and id: both, as
+// CloudEvents makes the pair unique, so that the stream's duplicate window drops
+// a republish of the same event but not another source's event with the same id.
+func MsgID(source, id string) string { return source + " " + id }
+
 // Ignition is an ignition fired in a namespace: the Tasks that list Name in
 // startOnIgnition start with Data as ORCA_DATA.
 type Ignition struct {
@@ -51,16 +63,25 @@ type Ignition struct {
 
 // TaskResult is the data of a task event.
 type TaskResult struct {
-	Task       string     `json:"task"`
-	Namespace  string     `json:"namespace"`
-	Pod        string     `json:"pod"`
-	Run        string     `json:"run"`
-	Initiator  string     `json:"initiator"`
-	ExitCode   int32      `json:"exitCode"`
-	Message    string     `json:"message"`
-	Reason     string     `json:"reason,omitempty"`
-	StartedAt  *time.Time `json:"startedAt,omitempty"`
-	FinishedAt time.Time  `json:"finishedAt"`
+	Task      string `json:"task"`
+	Namespace string `json:"namespace"`
+	// TaskUID is the uid of the Task object that started the Pod. A Task deleted
+	// and applied again under the same name has another uid: an event whose
+	// TaskUID is not the current Task's belongs to the deleted one, and Orca
+	// starts no Task and runs no Action on it. Empty in events of older watchers.
+	TaskUID   string `json:"taskUID,omitempty"`
+	Pod       string `json:"pod"`
+	Run       string `json:"run"`
+	Initiator string `json:"initiator"`
+	ExitCode  int32  `json:"exitCode"`
+	// Message is the termination message, as the kubelet reported it.
+	Message string `json:"message"`
+	// MessageTruncated says that Message is as long as the kubelet keeps, so it
+	// was probably cut (see the watcher's package comment for the rule).
+	MessageTruncated bool       `json:"messageTruncated,omitempty"`
+	Reason           string     `json:"reason,omitempty"`
+	StartedAt        *time.Time `json:"startedAt,omitempty"`
+	FinishedAt       time.Time  `json:"finishedAt"`
 }
 
 // TaskEvent says that a run of a Task ended.

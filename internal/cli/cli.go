@@ -1,8 +1,9 @@
 // Package cli is Orca's command line for people: `orca run` runs the four services
 // in one process (with --sandbox in a local cluster it starts, with --apply after
 // applying manifests), `orca fire` fires an ignition, `orca events` follows Orca's
-// events and `orca graph` draws the workflow of a namespace. The binary works the
-// same when named kubectl-orca, as a kubectl plugin (`kubectl orca ...`).
+// events, `orca graph` draws the workflow of a namespace and `orca ui` serves the
+// web view (package ui). The binary works the same when named kubectl-orca, as a
+// kubectl plugin (`kubectl orca ...`).
 //
 // Each command is a function taking an options struct and io.Writers, so that it
 // can be tested without a process; Main parses the arguments into them.
@@ -37,6 +38,7 @@ func commands() []command {
 		{"fire", "fire an ignition: the Tasks that start on it run", fireCmd},
 		{"events", "follow Orca's events live, one line each", eventsCmd},
 		{"graph", "print the workflow graph of a namespace (mermaid or dot)", graphCmd},
+		{"ui", "serve the web view: the workflow live, its runs, fire an ignition", uiCmd},
 	}
 }
 

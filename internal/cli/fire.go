@@ -19,10 +19,6 @@ import (
 	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
-// MaxData is the largest ignition data the dispatcher accepts by default; a larger
-// ignition would go to the dead letters.
-const MaxData = 256 << 10
-
 // FireOptions configure Fire.
 type FireOptions struct {
 	// NATS says how to reach NATS.
@@ -31,8 +27,9 @@ type FireOptions struct {
 	Namespace, Ignition string
 	// Data becomes ORCA_DATA of the started Tasks' Pods.
 	Data []byte
-	// ID is the event id; empty means a random UUID. The stream stores one event
-	// per id within its duplicate window.
+	// ID is the event id; empty means a random UUID. An id that orca fire used
+	// within the stream's duplicate window is refused; after it, a Task that the
+	// first ignition of that id started (its Pod still exists) does not start again.
 	ID string
 	// Run is the run id of the chain; empty means the event id.
 	Run string
@@ -57,8 +54,9 @@ func Fire(ctx context.Context, stdout, stderr io.Writer, o FireOptions) (*FireRe
 	if err := validateName("ignition", o.Ignition, false); err != nil {
 		return nil, err
 	}
-	if len(o.Data) > MaxData {
-		return nil, fmt.Errorf("ignition data is %d bytes, over the %d bytes the dispatcher accepts: pass a reference (a URL, an object name) instead", len(o.Data), MaxData)
+	if len(o.Data) > bus.MaxIgnitionData {
+		return nil, fmt.Errorf("ignition data is %d bytes, over the limit of %d bytes (64 KiB): it becomes the environment variable ORCA_DATA "+
+			"of every container, where larger data would keep them from starting; pass a reference (a URL, an object name) instead", len(o.Data), bus.MaxIgnitionData)
 	}
 	if o.ID == "" {
 		o.ID = newUUID()
@@ -82,7 +80,10 @@ func Fire(ctx context.Context, stdout, stderr io.Writer, o FireOptions) (*FireRe
 	}
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if err := b.PublishIgnition(pctx, ig); err != nil {
+	if err := b.PublishNewIgnition(pctx, ig); errors.Is(err, bus.ErrDuplicate) {
+		return nil, fmt.Errorf("ignition %s/%s not fired: orca fire published id %q within the stream's duplicate window (2 minutes by default), "+
+			"so the stream dropped this one and no Task starts; pass another --id, or none for a random one", o.Namespace, o.Ignition, o.ID)
+	} else if err != nil {
 		if errors.Is(err, bus.ErrNoStream) {
 			err = streamError(o.NATS, b.Stream(), err)
 		}
@@ -184,7 +185,7 @@ func fireCmd(ctx context.Context, c *cmdEnv, args []string) error {
 	fs.StringVar(&ns, "namespace", "", "same as -n")
 	fs.StringVar(&data, "data", "", "the ignition's data: ORCA_DATA of the started Pods")
 	fs.StringVar(&dataFile, "data-file", "", "read the data from this file (- for stdin)")
-	fs.StringVar(&id, "id", "", "event id (default: a random UUID); the stream stores one event per id within its duplicate window")
+	fs.StringVar(&id, "id", "", "event id (default: a random UUID); one id starts each Task once: a reused id is refused within the stream's duplicate window, and dropped by the dispatcher while the first Pod exists")
 	fs.StringVar(&run, "run", "", "run id of the chain (default: the event id)")
 	fs.DurationVar(&timeout, "timeout", 5*time.Second, "how long to try to reach NATS and the cluster")
 	fs.BoolVar(&noCheck, "no-check", false, "do not read the cluster's Tasks to warn when none starts on the ignition")
@@ -213,7 +214,7 @@ Example:
 	case data != "" && dataFile != "":
 		return usageErrorf("pass --data or --data-file, not both")
 	case dataFile == "-":
-		if o.Data, err = io.ReadAll(io.LimitReader(c.stdin, MaxData+1)); err != nil {
+		if o.Data, err = io.ReadAll(io.LimitReader(c.stdin, bus.MaxIgnitionData+1)); err != nil {
 			return fmt.Errorf("read data from stdin: %w", err)
 		}
 	case dataFile != "":

@@ -138,3 +138,44 @@ func TestHelp(t *testing.T) {
 	assert.Equal(t, 2, cli.Main(t.Context(), []string{"orca", "frie"}, nil, &stdout, &stderr))
 	assert.Contains(t, stderr.String(), `unknown command "frie"`)
 }
+
+// TestFireRefusesWhatWouldStartNothing: a reused --id within the stream's
+// duplicate window, and data too large for an environment variable, are refused
+// with an error that says what to do, instead of being dropped later in silence.
+func TestFireRefusesWhatWouldStartNothing(t *testing.T) {
+	srv, b := testenv.NATS(t)
+	received := ignitions(t, b)
+	ns := env.Namespace(t)
+	fire := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := cli.Main(t.Context(), append([]string{"orca", "fire", "nightly", "-n", ns, "--no-check", "--nats-url", srv.URL()}, args...),
+			nil, &stdout, &stderr)
+		return code, stderr.String()
+	}
+
+	code, msg := fire("--id", "nightly")
+	require.Equal(t, 0, code, msg)
+	assert.Equal(t, "nightly", receiveIgnition(t, received).ID)
+	code, msg = fire("--id", "nightly")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, msg, `ignition `+ns+`/nightly not fired`)
+	assert.Contains(t, msg, `id "nightly"`)
+	assert.Contains(t, msg, "pass another --id")
+	code, msg = fire("--id", "nightly-2")
+	require.Equal(t, 0, code, msg)
+	assert.Equal(t, "nightly-2", receiveIgnition(t, received).ID, "the refused ignition was not stored")
+
+	dir := t.TempDir()
+	write := func(name string, size int) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, bytes.Repeat([]byte("x"), size), 0o600))
+		return path
+	}
+	code, msg = fire("--data-file", write("big", 64<<10+1))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, msg, "ignition data is 65537 bytes, over the limit of 65536 bytes")
+	assert.Contains(t, msg, "ORCA_DATA")
+	code, msg = fire("--data-file", write("max", 64<<10))
+	require.Equal(t, 0, code, msg)
+	assert.Equal(t, 64<<10, len(receiveIgnition(t, received).Data))
+}

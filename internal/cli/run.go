@@ -56,6 +56,12 @@ type RunOptions struct {
 	// objects without a namespace go to ApplyNamespace (default "default").
 	Apply          []string
 	ApplyNamespace string
+	// UIAddress is where the web view of ApplyNamespace listens (loopback only);
+	// empty means DefaultUIAddress, or a free port when that is taken; "0"
+	// disables it.
+	UIAddress string
+	// UIStarted, when set, is called with the web view's address (token included).
+	UIStarted func(url string)
 }
 
 // DefaultStateDir returns $XDG_STATE_HOME/orca, else ~/.local/state/orca.
@@ -77,7 +83,7 @@ func DefaultStateDir() (string, error) {
 // nats-server whose JetStream lives in StateDir, and stops it after the services.
 // It notes what it started on stderr; the services and the Pods' output go there too.
 func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
-	log := app.NewLogger(o.App.LogFormat).With("service", RunName)
+	log := app.NewLogger(o.App.LogFormat, o.App.LogLevel).With("service", RunName)
 	var sb *sandbox.Sandbox
 	if o.Sandbox {
 		var err error
@@ -118,8 +124,12 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 	} else {
 		fmt.Fprintf(stderr, "using NATS at %s\n", natsURL(o.App.NATS))
 	}
+	webView, stopUI := startRunUI(ctx, stderr, log, o)
+	defer stopUI()
 	if sb != nil {
-		printTryThis(stderr, sb, o)
+		printTryThis(stderr, sb, o, webView)
+	} else if webView != "" {
+		fmt.Fprintf(stderr, "Orca's web view of namespace %s: %s\n", o.namespace(), webView)
 	}
 	if o.Sandbox {
 		// Whoever uses the sandbox is its cluster admin, and a webhook receiver on
@@ -204,7 +214,8 @@ func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
 		o.Apply = append(o.Apply, s)
 		return nil
 	})
-	fs.StringVar(&o.ApplyNamespace, "apply-namespace", "default", "namespace of the applied objects that name none")
+	fs.StringVar(&o.ApplyNamespace, "apply-namespace", "default", "namespace of the applied objects that name none, and the one the web view shows")
+	fs.StringVar(&o.UIAddress, "ui-address", DefaultUIAddress, "address of the web view, on the loopback interface (0 disables it; see 'orca ui')")
 	pos, err := parse(c, fs, "run [--sandbox | --kubeconfig FILE] [--state-dir DIR | --nats-url URL] [--apply PATH] [flags]",
 		`Runs Orca's four services, scheduler, dispatcher, watcher and actions, in one
 process against the cluster of the kubeconfig (the CRDs must be installed), until
@@ -236,6 +247,9 @@ Examples:
 	if o.NATSPort == 0 {
 		o.NATSPort = -1 // the flag's 0 means a free port
 	}
+	if o.UIAddress == DefaultUIAddress {
+		o.UIAddress = "" // the default may move to a free port when taken
+	}
 	if err := o.App.Complete(); err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -248,4 +262,12 @@ Examples:
 		}
 	}
 	return RunAll(ctx, c.stderr, o)
+}
+
+// namespace is where objects without one are applied, and what the web view shows.
+func (o RunOptions) namespace() string {
+	if o.ApplyNamespace == "" {
+		return "default"
+	}
+	return o.ApplyNamespace
 }

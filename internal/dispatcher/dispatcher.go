@@ -86,7 +86,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	var (
 		ns, field, name string
-		s               = start{EventID: del.Event.ID(), Run: del.Run()}
+		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run()}
 	)
 	switch {
 	case del.Ignition != nil:
@@ -100,6 +100,9 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 			field = IndexStartOnSuccess
 		}
 		s.Initiator, s.Data = r.Task, r.Message
+		if gone, err := d.taskReplaced(ctx, r); gone || err != nil {
+			return err
+		}
 	default:
 		return bus.Permanent(fmt.Errorf("event %q is neither an ignition nor a task event", del.Event.ID()))
 	}
@@ -178,12 +181,13 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		}
 		return d.clearFailure(ctx, task)
 	case apierrors.IsAlreadyExists(err):
-		// A redelivered event: this Task was started by it already.
+		d.dropDuplicate(task, pod.Name, s)
 		return nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		metrics.podsRejected.Inc()
 		return d.reportInvalid(ctx, task, pod.Name, err)
 	default:
+		metrics.podCreateErrors.Inc()
 		return fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
 	}
 }

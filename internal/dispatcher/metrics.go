@@ -6,8 +6,11 @@ import (
 )
 
 var metrics = struct {
-	podsCreated  prometheus.Counter
-	podsRejected prometheus.Counter
+	podsCreated     prometheus.Counter
+	podsRejected    prometheus.Counter
+	duplicates      prometheus.Counter
+	staleTaskEvents prometheus.Counter
+	podCreateErrors prometheus.Counter
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -17,8 +20,20 @@ var metrics = struct {
 		Name: "orca_dispatcher_pods_rejected_total",
 		Help: "Pods the API server refused as invalid.",
 	}),
+	duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_duplicates_total",
+		Help: "Task starts dropped because the same event (source and id) had started the Task already: its Pod exists.",
+	}),
+	staleTaskEvents: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_stale_task_events_total",
+		Help: "Task events that started nothing because the Task that ran the Pod was deleted or replaced (another uid).",
+	}),
+	podCreateErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_pod_create_errors_total",
+		Help: "Pod creates that failed for a reason a retry may fix (API server unreachable, quota, ...): the event comes back.",
+	}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors)
 }

@@ -15,21 +15,25 @@ import (
 
 // start is what an event hands to the Pod it starts.
 type start struct {
-	EventID   string
-	Run       string
-	Initiator string
-	Data      string
+	// EventSource and EventID identify the event (CloudEvents makes the pair
+	// unique).
+	EventSource string
+	EventID     string
+	Run         string
+	Initiator   string
+	Data        string
 }
 
-// PodName returns the name of the Pod that the event with eventID starts for
-// task: the task name and a hash of both, so that one event starts a Task once.
-func PodName(task, eventID string) string {
+// PodName returns the name of the Pod that the event (source, id) starts for
+// task: the task name and a hash of the three, so that one event starts a Task
+// once, and events of two sources that share an id start it twice.
+func PodName(task, source, id string) string {
 	const hashLen = 10
 	base := task
 	if max := validation.DNS1123SubdomainMaxLength - hashLen - 1; len(base) > max {
 		base = strings.TrimRight(base[:max], "-.")
 	}
-	return base + "-" + hash(task + "\x00" + eventID)[:hashLen]
+	return base + "-" + hash(task + "\x00" + source + "\x00" + id)[:hashLen]
 }
 
 // hash returns a lowercase base32 SHA-256 digest, valid in names and labels.
@@ -51,7 +55,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 	tmpl := task.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        PodName(task.Name, s.EventID),
+			Name:        PodName(task.Name, s.EventSource, s.EventID),
 			Namespace:   task.Namespace,
 			Labels:      tmpl.Labels,
 			Annotations: tmpl.Annotations,
@@ -79,6 +83,8 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 	pod.Annotations[orcav1.AnnotationRun] = s.Run
 	pod.Annotations[orcav1.AnnotationInitiator] = s.Initiator
 	pod.Annotations[orcav1.AnnotationEventID] = s.EventID
+	pod.Annotations[orcav1.AnnotationEventSource] = s.EventSource
+	pod.Annotations[orcav1.AnnotationTaskUID] = string(task.UID)
 	if pod.Spec.RestartPolicy == "" {
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}

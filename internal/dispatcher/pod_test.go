@@ -15,23 +15,26 @@ import (
 
 func TestPodName(t *testing.T) {
 	long := strings.Repeat("a", 240) + ".b-c"
-	tests := []struct{ task, event string }{
-		{"task1", "uid-1"},
-		{"task1", "uid-2"},
-		{"task2", "uid-1"},
-		{"with.dots", "e"},
-		{long, "e"},
-		{strings.Repeat("x", 253), "e"},
+	tests := []struct{ task, source, id string }{
+		{"task1", "orca/watcher", "uid-1"},
+		{"task1", "orca/watcher", "uid-2"},
+		{"task2", "orca/watcher", "uid-1"},
+		{"task1", "system-a", "1"},
+		{"task1", "system-b", "1"},
+		{"task1", "system-a1", ""},
+		{"with.dots", "s", "e"},
+		{long, "s", "e"},
+		{strings.Repeat("x", 253), "s", "e"},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
-		name := PodName(tt.task, tt.event)
+		name := PodName(tt.task, tt.source, tt.id)
 		assert.Empty(t, validation.IsDNS1123Subdomain(name), name)
-		assert.Equal(t, name, PodName(tt.task, tt.event), "deterministic")
+		assert.Equal(t, name, PodName(tt.task, tt.source, tt.id), "deterministic")
 		assert.False(t, seen[name], "distinct for %v", tt)
 		seen[name] = true
 	}
-	assert.True(t, strings.HasPrefix(PodName("task1", "x"), "task1-"))
+	assert.True(t, strings.HasPrefix(PodName("task1", "s", "x"), "task1-"))
 }
 
 func TestLabelValue(t *testing.T) {
@@ -57,9 +60,12 @@ func TestBuildPodPutsOrcaEnvInEveryContainer(t *testing.T) {
 			},
 		}},
 	}
-	pod := buildPod(task, start{EventID: "ev", Run: "run 1", Initiator: "ignitor1", Data: "payload"})
+	pod := buildPod(task, start{EventSource: "src", EventID: "ev", Run: "run 1", Initiator: "ignitor1", Data: "payload"})
 
-	assert.Equal(t, PodName("task1", "ev"), pod.Name)
+	assert.Equal(t, PodName("task1", "src", "ev"), pod.Name)
+	assert.Equal(t, "src", pod.Annotations[orcav1.AnnotationEventSource])
+	assert.Equal(t, "ev", pod.Annotations[orcav1.AnnotationEventID])
+	assert.Equal(t, "task-uid", pod.Annotations[orcav1.AnnotationTaskUID])
 	assert.Equal(t, corev1.RestartPolicyNever, pod.Spec.RestartPolicy)
 	assert.Equal(t, "a", pod.Labels["team"])
 	assert.Equal(t, "task1", pod.Labels[orcav1.LabelTask])

@@ -1,6 +1,8 @@
 package watcher
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -8,23 +10,36 @@ import (
 
 // completion is how a Pod ended.
 type completion struct {
-	Succeeded  bool
-	ExitCode   int32
-	Reason     string
-	Message    string
-	FinishedAt time.Time
+	Succeeded        bool
+	ExitCode         int32
+	Reason           string
+	Message          string
+	MessageTruncated bool
+	FinishedAt       time.Time
 }
 
 // noExitCode is the exit code reported when no container reported one.
 const noExitCode = -1
 
+// The kubelet's limits on termination messages (k8s.io/kubernetes
+// pkg/kubelet/container): it reads the last maxMessage bytes of the file, or with
+// FallbackToLogsOnError and an empty file after a failure the last maxLogMessage
+// bytes and at most maxLogLines lines of the log; then it cuts each message of the
+// Pod to its first maxPodMessages/(number of containers) bytes.
+const (
+	maxMessage     = 4 << 10
+	maxPodMessages = 12 << 10
+	maxLogMessage  = 2 << 10
+	maxLogLines    = 80
+)
+
 // classify says whether pod has ended and how. When it has not, wait is how long
 // until a deleted Pod that no kubelet ends counts as ended (zero: wait for change).
 func classify(pod *corev1.Pod, now time.Time) (c completion, ended bool, wait time.Duration) {
-	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.ContainerStatuses...), pod.Status.InitContainerStatuses...)
-	c.Message = message(statuses)
-	c.FinishedAt = finishedAt(statuses, now)
-	code, reason := firstFailure(statuses)
+	run := runContainers(pod)
+	c.Message, c.MessageTruncated = message(pod, run)
+	c.FinishedAt = finishedAt(run, now)
+	code, reason := firstFailure(run)
 
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded:
@@ -63,21 +78,73 @@ func classify(pod *corev1.Pod, now time.Time) (c completion, ended bool, wait ti
 	return c, true, 0
 }
 
-// message returns the first termination message in statuses.
-func message(statuses []corev1.ContainerStatus) string {
-	for _, s := range statuses {
-		if t := s.State.Terminated; t != nil && t.Message != "" {
-			return t.Message
+// container is one container of a run with its status.
+type container struct {
+	spec   *corev1.Container // nil when the spec does not name it
+	status corev1.ContainerStatus
+}
+
+// runContainers returns the containers that decide how the run ended, in the
+// template's order (the kubelet sorts containerStatuses by name): the containers,
+// then the init containers. Native sidecars (init containers with restartPolicy
+// Always) are left out: the kubelet stops them when the run is over, and how they
+// exit says nothing about it. Statuses of containers that the spec does not name
+// come last, as reported.
+func runContainers(pod *corev1.Pod) []container {
+	var out []container
+	named := map[string]bool{}
+	add := func(specs []corev1.Container, statuses []corev1.ContainerStatus) {
+		for i := range specs {
+			spec := &specs[i]
+			named[spec.Name] = true
+			if spec.RestartPolicy != nil && *spec.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+				continue
+			}
+			for _, s := range statuses {
+				if s.Name == spec.Name {
+					out = append(out, container{spec: spec, status: s})
+					break
+				}
+			}
 		}
 	}
-	return ""
+	add(pod.Spec.Containers, pod.Status.ContainerStatuses)
+	add(pod.Spec.InitContainers, pod.Status.InitContainerStatuses)
+	for _, s := range slices.Concat(pod.Status.ContainerStatuses, pod.Status.InitContainerStatuses) {
+		if !named[s.Name] {
+			out = append(out, container{status: s})
+		}
+	}
+	return out
+}
+
+// message returns the first termination message of run, and whether the kubelet
+// probably cut it: it is as long as the kubelet keeps (see maxMessage).
+func message(pod *corev1.Pod, run []container) (string, bool) {
+	for _, c := range run {
+		t := c.status.State.Terminated
+		if t == nil || t.Message == "" {
+			continue
+		}
+		limit := maxMessage
+		if n := len(pod.Spec.Containers) + len(pod.Spec.InitContainers) + len(pod.Spec.EphemeralContainers); n > 0 {
+			limit = min(limit, maxPodMessages/n)
+		}
+		fromLogs := c.spec != nil && c.spec.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError && t.ExitCode != 0
+		if fromLogs {
+			limit = min(limit, maxLogMessage)
+		}
+		cut := len(t.Message) >= limit || fromLogs && strings.Count(strings.TrimSuffix(t.Message, "\n"), "\n")+1 >= maxLogLines
+		return t.Message, cut
+	}
+	return "", false
 }
 
 // firstFailure returns the exit code and reason of the first container that
 // exited non-zero.
-func firstFailure(statuses []corev1.ContainerStatus) (int32, string) {
-	for _, s := range statuses {
-		if t := s.State.Terminated; t != nil && t.ExitCode != 0 {
+func firstFailure(run []container) (int32, string) {
+	for _, c := range run {
+		if t := c.status.State.Terminated; t != nil && t.ExitCode != 0 {
 			reason := t.Reason
 			if reason == "" {
 				reason = "Error"
@@ -88,10 +155,11 @@ func firstFailure(statuses []corev1.ContainerStatus) (int32, string) {
 	return 0, ""
 }
 
-func finishedAt(statuses []corev1.ContainerStatus, now time.Time) time.Time {
+// finishedAt returns when the last container of run ended, or now when none did.
+func finishedAt(run []container, now time.Time) time.Time {
 	var last time.Time
-	for _, s := range statuses {
-		if t := s.State.Terminated; t != nil && t.FinishedAt.After(last) {
+	for _, c := range run {
+		if t := c.status.State.Terminated; t != nil && t.FinishedAt.After(last) {
 			last = t.FinishedAt.Time
 		}
 	}

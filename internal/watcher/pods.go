@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -51,10 +52,10 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	task := taskOf(&pod)
 	ev := bus.TaskEvent{ID: string(pod.UID), Source: "orca/watcher", Succeeded: c.Succeeded, Result: bus.TaskResult{
-		Task: task, Namespace: pod.Namespace, Pod: pod.Name,
+		Task: task, Namespace: pod.Namespace, TaskUID: taskUIDOf(&pod), Pod: pod.Name,
 		Run:       pod.Annotations[orcav1.AnnotationRun],
 		Initiator: pod.Annotations[orcav1.AnnotationInitiator],
-		ExitCode:  c.ExitCode, Message: c.Message, Reason: c.Reason,
+		ExitCode:  c.ExitCode, Message: c.Message, MessageTruncated: c.MessageTruncated, Reason: c.Reason,
 		FinishedAt: c.FinishedAt.UTC(),
 	}}
 	if pod.Status.StartTime != nil {
@@ -88,6 +89,22 @@ func taskOf(pod *corev1.Pod) string {
 	return pod.Labels[orcav1.LabelTask]
 }
 
+// taskUIDOf returns the uid of the Task object that started pod, or "" when the
+// Pod does not say (an orphaned Pod of an older dispatcher).
+func taskUIDOf(pod *corev1.Pod) string {
+	if uid := pod.Annotations[orcav1.AnnotationTaskUID]; uid != "" {
+		return uid
+	}
+	if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "Task" {
+		return string(ref.UID)
+	}
+	return ""
+}
+
+// errTaskReplaced says that the Task of a Pod's name is another object than the
+// one that started the Pod: it was deleted and applied again.
+var errTaskReplaced = errors.New("the task was deleted and applied again")
+
 // record counts the run in the Task's status once: a Pod already in the history
 // was counted by an earlier try. The first try reads the Task from the cache and
 // writes with its resourceVersion; when the cache was behind, that write conflicts
@@ -101,8 +118,12 @@ func (r *podReconciler) record(ctx context.Context, pod *corev1.Pod, taskName st
 			return r.tryRecord(ctx, key, &task, pod, c, false)
 		})
 	}
-	if apierrors.IsNotFound(err) {
-		return nil // the Task is gone; its event is published all the same
+	if apierrors.IsNotFound(err) || errors.Is(err, errTaskReplaced) {
+		// The Task that started the Pod is gone: its event is published all the
+		// same (with its TaskUID), and nothing is recorded on a namesake.
+		slog.Info("run of a deleted task not recorded", "namespace", pod.Namespace, "task", taskName,
+			"taskUID", taskUIDOf(pod), "pod", pod.Name)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("record run of pod %s in task %s/%s: %w", pod.Name, pod.Namespace, taskName, err)
@@ -128,6 +149,9 @@ func (r *podReconciler) tryRecord(ctx context.Context, key client.ObjectKey, tas
 	}
 	if err != nil {
 		return err
+	}
+	if uid := taskUIDOf(pod); uid != "" && string(task.UID) != uid {
+		return errTaskReplaced
 	}
 	if !countRun(&task.Status, pod, c) {
 		return nil

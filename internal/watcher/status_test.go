@@ -185,3 +185,15 @@ func TestRecordReadsAMissingTaskFromTheAPIServer(t *testing.T) {
 	r.reader = empty
 	require.NoError(t, r.record(t.Context(), testPod("b", now, true), "t", completion{Succeeded: true, FinishedAt: now}))
 }
+
+func TestRecordLeavesANamesakeTaskAlone(t *testing.T) {
+	namesake := testTask(orcav1.TaskStatus{})
+	namesake.UID = "new-uid" // deleted and applied again; the Pod's Task was task-uid
+	server := newFake(nil, namesake)
+	r := &podReconciler{client: server, reader: server}
+	require.NoError(t, r.record(t.Context(), testPod("a", now, true), "t", completion{FinishedAt: now, ExitCode: 1}))
+	var got orcav1.Task
+	require.NoError(t, server.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "t"}, &got))
+	assert.Empty(t, got.Status.History)
+	assert.Zero(t, got.Status.FailuresCount)
+}

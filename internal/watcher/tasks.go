@@ -90,7 +90,7 @@ func stateOf(active []string) orcav1.TaskState {
 // reportLeft is how much of reportGrace is left for the report of the ended
 // pod: zero when it is over, or when the end time is unknown.
 func reportLeft(pod *corev1.Pod, now time.Time) time.Duration {
-	end := finishedAt(append(slices.Clone(pod.Status.ContainerStatuses), pod.Status.InitContainerStatuses...), time.Time{})
+	end := finishedAt(runContainers(pod), time.Time{})
 	if end.IsZero() {
 		return 0
 	}

@@ -2,12 +2,15 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,10 +31,11 @@ func kubectlInRepo(t *testing.T, args ...string) (string, error) {
 }
 
 // kustomizations returns every folder to `kubectl apply -k`: the CRDs, the base,
-// the overlays and testdata's combination of components, relative to the root.
+// the overlays, testdata's combination of components and the dashboards and
+// alerts, relative to the root.
 func kustomizations(t *testing.T) []string {
 	t.Helper()
-	out := []string{"deploy/kustomize/crd"}
+	out := []string{"deploy/kustomize/crd", "deploy/monitoring"}
 	for _, name := range sortedKeys(installs(t)) {
 		rel, err := filepath.Rel(testenv.RepoRoot(), installs(t)[name])
 		require.NoError(t, err)
@@ -40,12 +44,41 @@ func kustomizations(t *testing.T) []string {
 	return out
 }
 
-// createNamespaces creates the namespaces the installs put objects in, so that a
-// dry-run can create those objects.
-func createNamespaces(t *testing.T) {
+// prepareCluster creates what the installs expect to find: the namespaces they
+// put objects in, and, for deploy/monitoring, the Prometheus Operator's CRDs
+// (stand-ins that accept any content), so that a dry-run can create every object.
+func prepareCluster(t *testing.T) {
 	t.Helper()
 	for _, dir := range kustomizations(t) {
 		applyForReal(t, ofKind(objects(t, render(t, filepath.Join(testenv.RepoRoot(), dir))), "Namespace"))
+	}
+	var crds strings.Builder
+	for _, kind := range []string{"PrometheusRule", "ServiceMonitor"} {
+		plural := strings.ToLower(kind) + "s"
+		fmt.Fprintf(&crds, `---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: %[1]s.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: %[2]s, listKind: %[2]sList, plural: %[1]s, singular: %[3]s}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`, plural, kind, strings.ToLower(kind))
+	}
+	applyForReal(t, objects(t, crds.String()))
+	for _, kind := range []string{"prometheusrules", "servicemonitors"} {
+		err := testenv.Eventually(t.Context(), 30*time.Second, func(ctx context.Context) (bool, error) {
+			_, err := kubectlInRepo(t, "get", kind+".monitoring.coreos.com", "-A")
+			return err == nil, nil
+		})
+		require.NoError(t, err, "CRD %s served", kind)
 	}
 }
 
@@ -54,7 +87,7 @@ func createNamespaces(t *testing.T) {
 // object in the last-applied annotation, at most 256 KiB) and server-side, each as
 // a server dry-run so that the API server validates everything.
 func TestEveryKustomizationAppliesClientSideAndServerSide(t *testing.T) {
-	createNamespaces(t)
+	prepareCluster(t)
 	for _, dir := range kustomizations(t) {
 		t.Run(dir, func(t *testing.T) {
 			out, err := kubectlInRepo(t, "apply", "-k", dir, "--dry-run=server")
@@ -71,12 +104,12 @@ func TestEveryKustomizationAppliesClientSideAndServerSide(t *testing.T) {
 var applyCommand = regexp.MustCompile("kubectl apply -k [^`\n]+")
 
 // TestTheDocumentedApplyCommandsWork runs every `kubectl apply -k` command that
-// README.md and the kustomizations' comments give, as written (from the root of
+// README.md and the comments of deploy/'s kustomizations give, as written (from the root of
 // the checkout), with --dry-run=server added.
 func TestTheDocumentedApplyCommandsWork(t *testing.T) {
-	createNamespaces(t)
+	prepareCluster(t)
 	files := []string{filepath.Join(testenv.RepoRoot(), "README.md")}
-	err := filepath.WalkDir(deployDir(), func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(testenv.RepoRoot(), "deploy"), func(path string, d os.DirEntry, err error) error {
 		if err == nil && d.Name() == "kustomization.yaml" {
 			files = append(files, path)
 		}

@@ -79,15 +79,24 @@ func startWatcher(t *testing.T, natsURL string) *service {
 // CloudEvent headers, as an external system would.
 func fire(t *testing.T, natsURL, ns, name, id, data string) {
 	t.Helper()
+	fireFrom(t, natsURL, ns, name, "e2e-test", id, data, "e2e-test "+id)
+}
+
+// fireFrom is fire with the CloudEvent source and the Nats-Msg-Id header given
+// (none when empty).
+func fireFrom(t *testing.T, natsURL, ns, name, source, id, data, msgID string) {
+	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	require.NoError(t, err)
 	defer nc.Close()
 	msg := nats.NewMsg("orca.ignited." + ns + "." + name)
 	msg.Header.Set("ce-specversion", "1.0")
 	msg.Header.Set("ce-id", id)
-	msg.Header.Set("ce-source", "e2e-test")
+	msg.Header.Set("ce-source", source)
 	msg.Header.Set("ce-type", "cloud.sirocco.orca.ignited")
-	msg.Header.Set("Nats-Msg-Id", id)
+	if msgID != "" {
+		msg.Header.Set("Nats-Msg-Id", msgID)
+	}
 	msg.Data = []byte(data)
 	_, err = nc.RequestMsg(msg, 5*time.Second) // the stream's ack answers
 	require.NoError(t, err)

@@ -14,8 +14,13 @@ const (
 	AnnotationRun  = "orca.sirocco.cloud/run"
 	// AnnotationInitiator is the name of the ignition or Task that started the Pod.
 	AnnotationInitiator = "orca.sirocco.cloud/initiator"
-	// AnnotationEventID is the id of the event that started the Pod.
-	AnnotationEventID = "orca.sirocco.cloud/event-id"
+	// AnnotationEventID and AnnotationEventSource are the id and the source of
+	// the event that started the Pod: the pair identifies a CloudEvent.
+	AnnotationEventID     = "orca.sirocco.cloud/event-id"
+	AnnotationEventSource = "orca.sirocco.cloud/event-source"
+	// AnnotationTaskUID is the uid of the Task object that started the Pod: its
+	// completion belongs to that Task, not to a later one of the same name.
+	AnnotationTaskUID = "orca.sirocco.cloud/task-uid"
 
 	// FinalizerCompletion keeps an Orca Pod until its completion event is stored.
 	FinalizerCompletion = "orca.sirocco.cloud/completion"
