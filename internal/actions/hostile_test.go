@@ -225,7 +225,8 @@ func TestTheServiceReadsSecretsOnlyWhereANamespaceGrantsThem(t *testing.T) {
 	f.createTask(t, "build", []orcav1.ObjectName{"notify"}, nil)
 	f.publish(t, "build", "pod-uid-secret-1", true)
 	eventually(t, "the missing grant reported", func() bool {
-		return f.findEvent(t, "build", corev1.EventTypeWarning, actions.ReasonMisconfigured, "notify") != nil
+		return f.findEvent(t, "build", corev1.EventTypeWarning, actions.ReasonMisconfigured, "notify") != nil &&
+			f.actionStatus(t, "notify").LastError != ""
 	})
 	assert.Contains(t, f.actionStatus(t, "notify").LastError,
 		"the actions service may not read secret hook-auth: bind the ClusterRole "+actions.SecretReaderRole+" to its ServiceAccount in namespace "+ns)
