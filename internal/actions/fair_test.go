@@ -27,7 +27,7 @@ import (
 // webhook's arrival, must stay within twice what it is without the hostile load,
 // and the hostile namespace never holds more than its share.
 func TestAHostileNamespaceCannotStallAnothersActions(t *testing.T) {
-	const perNamespace, hostileEvents, samples = 4, 64, 25
+	const perNamespace, hostileEvents, samples = 4, 64, 41
 	f := startService(t, false, func(o *actions.Options) { o.NamespaceConcurrency = perNamespace })
 	normal := f
 	hostile := *f
@@ -102,7 +102,10 @@ func TestAHostileNamespaceCannotStallAnothersActions(t *testing.T) {
 	p50u, p50l := median(unloaded), median(loaded)
 	t.Logf("normal namespace's action latency, p50 (max) over %d events: unloaded %v (%v), beside %d black-holed events of a hostile namespace %v (%v): %.2fx",
 		samples, p50u, slices.Max(unloaded), hostileEvents, p50l, slices.Max(loaded), float64(p50l)/float64(p50u))
-	assert.LessOrEqual(t, p50l, 2*p50u, "the normal namespace's latency stays within 2x of its unloaded value")
+	// Latencies of a few milliseconds move by as much from scheduling alone on a
+	// busy machine: the bound allows 5ms besides the 2x. A stall behind the
+	// hostile namespace would cost its webhook's timeout, 30s.
+	assert.LessOrEqual(t, p50l, max(2*p50u, p50u+5*time.Millisecond), "the normal namespace's latency stays within 2x of its unloaded value")
 	assert.LessOrEqual(t, maxInHole.Load(), int32(perNamespace), "the hostile namespace never ran more than its share")
 }
 

@@ -17,7 +17,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sirocco-cloud/orca/internal/actions"
@@ -237,6 +239,11 @@ func TestTheServiceReadsSecretsOnlyWhereANamespaceGrantsThem(t *testing.T) {
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: reader.Name},
 		Subjects:   subject,
 	}))
+	as, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	require.NoError(t, err)
+	eventually(t, "the API server applies the grant", func() bool {
+		return as.Get(ctx, types.NamespacedName{Namespace: ns, Name: "hook-auth"}, &corev1.Secret{}) == nil
+	})
 	f.publish(t, "build", "pod-uid-secret-2", true)
 	eventually(t, "the webhook got the header", func() bool { return len(h.requests()) == 1 })
 	assert.Equal(t, "Bearer s3cret", h.requests()[0].header.Get("Authorization"))
