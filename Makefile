@@ -21,13 +21,14 @@ generate: ## Generate the deepcopy code of the CRD types (controller-gen).
 	$(CONTROLLER_GEN) object paths=./internal/api/...
 
 .PHONY: manifests
-manifests: ## Generate the CRD YAML under deploy/kustomize/crd (controller-gen).
+manifests: ## Generate the CRD YAML under deploy/kustomize/crd and the RBAC under deploy/kustomize/rbac (controller-gen).
 	rm -f $(CRD_DIR)/sirocco.cloud_*.yaml
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./internal/api/... output:crd:dir=$(CRD_DIR)
-	$(GO) run ./hack/crdnames $(CRD_DIR)/sirocco.cloud_tasks.yaml
+	$(GO) run ./hack/taskcrd $(CRD_DIR)/sirocco.cloud_tasks.yaml
 	for svc in $(SERVICES); do \
 		$(CONTROLLER_GEN) rbac:roleName=orca-$$svc paths=./internal/$$svc/... output:rbac:dir=deploy/kustomize/rbac/$$svc || exit 1; \
 	done
+	$(CONTROLLER_GEN) rbac:roleName=orca-leader-election paths=./internal/app/... output:rbac:dir=deploy/kustomize/rbac/leader-election
 
 .PHONY: build
 build: ## Build Orca's binaries into bin/.

@@ -56,6 +56,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NATS.TLSCAFile, "nats-tls-ca-file", "", "CA certificates to trust for NATS TLS")
 	fs.StringVar(&o.NATS.TLSCertFile, "nats-tls-cert-file", "", "client certificate for NATS mutual TLS")
 	fs.StringVar(&o.NATS.TLSKeyFile, "nats-tls-key-file", "", "client key for NATS mutual TLS")
+	fs.StringVar(&o.NATS.InboxPrefix, "nats-inbox-prefix", os.Getenv("ORCA_NATS_INBOX_PREFIX"), "prefix of the NATS reply subjects (env ORCA_NATS_INBOX_PREFIX; default _INBOX.<nats user> with --nats-user, else _INBOX)")
 	fs.StringVar(&o.NATS.Stream, "nats-stream", bus.DefaultStream, "JetStream stream of Orca's events")
 	fs.IntVar(&o.Stream.Replicas, "stream-replicas", 1, "replicas of the stream when this service creates it")
 	fs.DurationVar(&o.Stream.DuplicateWindow, "stream-duplicate-window", 2*time.Minute, "duplicate window of the stream when this service creates it")

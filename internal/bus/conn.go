@@ -35,6 +35,12 @@ type Options struct {
 	// Stream is the JetStream stream's name; default "ORCA".
 	Stream string
 
+	// InboxPrefix is the prefix of the reply subjects (JetStream's answers and
+	// deliveries come there); default "_INBOX.<User>" with a User, else
+	// "_INBOX". A NATS user that may subscribe only under its own prefix cannot
+	// read the replies meant for another.
+	InboxPrefix string
+
 	// Logger receives connection events; default slog.Default().
 	Logger *slog.Logger
 }
@@ -150,6 +156,9 @@ func (o Options) natsOptions(log *slog.Logger) ([]nats.Option, error) {
 		opts = append(opts, nats.Token(o.Token))
 	case o.User != "":
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if prefix := o.inboxPrefix(); prefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(prefix))
 	}
 	if o.TLSConfig != nil {
 		opts = append(opts, nats.Secure(o.TLSConfig))

@@ -45,7 +45,7 @@ func Events(ctx context.Context, stdout, stderr io.Writer, o EventsOptions) erro
 	if loc == nil {
 		loc = time.Local
 	}
-	b, err := connect(ctx, o.NATS, o.Timeout)
+	b, err := connect(ctx, o.NATS, o.Timeout, true)
 	if err != nil {
 		return fmt.Errorf("follow events: %w", err)
 	}

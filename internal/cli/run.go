@@ -34,6 +34,9 @@ type RunOptions struct {
 	// App are the services' usual options; App.NATS.URLs empty means an embedded
 	// NATS server.
 	App app.Options
+	// Actions are the actions service's own options (its flags); Namespaces
+	// comes from App.
+	Actions actions.Options
 	// StateDir holds the embedded server's JetStream files; default DefaultStateDir.
 	StateDir string
 	// NATSHost and NATSPort are where the embedded server listens; defaults
@@ -128,7 +131,12 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 	} else if webView != "" {
 		fmt.Fprintf(stderr, "Orca's web view of namespace %s: %s\n", o.namespace(), webView)
 	}
-	err := app.Run(ctx, RunName, o.App, AllServices(o.App))
+	if o.Sandbox {
+		// Whoever uses the sandbox is its cluster admin, and a webhook receiver on
+		// this host is what a local test of an Action calls.
+		o.Actions.Egress.AllowedCIDRs = append(o.Actions.Egress.AllowedCIDRs, actions.LoopbackCIDRs...)
+	}
+	err := app.Run(ctx, RunName, o.App, AllServices(o.App, o.Actions))
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause // the sandbox failed
 	}
@@ -136,7 +144,8 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 }
 
 // AllServices returns the Setup of the four services on one manager.
-func AllServices(o app.Options) app.Setup {
+func AllServices(o app.Options, ao actions.Options) app.Setup {
+	ao.Namespaces = o.Namespaces
 	return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
 		if err := scheduler.Setup(ctx, mgr, b, scheduler.Options{}); err != nil {
 			return fmt.Errorf("scheduler: %w", err)
@@ -147,7 +156,7 @@ func AllServices(o app.Options) app.Setup {
 		if err := watcher.Setup(ctx, mgr, b, watcher.Options{}); err != nil {
 			return fmt.Errorf("watcher: %w", err)
 		}
-		if err := actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces}); err != nil {
+		if err := actions.Setup(ctx, mgr, b, ao); err != nil {
 			return fmt.Errorf("actions: %w", err)
 		}
 		return nil
@@ -195,6 +204,7 @@ func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
 	fs := newFlagSet("run")
 	var o RunOptions
 	o.App.BindFlags(fs)
+	o.Actions.BindFlags(fs)
 	fs.StringVar(&o.StateDir, "state-dir", "", "folder of the embedded NATS's JetStream files and of the sandbox (default: $XDG_STATE_HOME/orca, else ~/.local/state/orca)")
 	fs.StringVar(&o.NATSHost, "nats-host", "127.0.0.1", "address the embedded NATS listens on (ignored with --nats-url)")
 	fs.IntVar(&o.NATSPort, "nats-port", DefaultNATSPort, "port of the embedded NATS; 0 picks a free one (ignored with --nats-url)")
@@ -219,7 +229,9 @@ With --sandbox it first starts a local cluster (etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and a node agent that runs each Pod's
 commands as processes on this host) in <state-dir>/sandbox, with the CRDs
 installed, and prints its kubeconfig. Each start is clean: the sandbox folder,
-the NATS stream included, is emptied first. Ctrl-C stops every process.
+the NATS stream included, is emptied first. Ctrl-C stops every process. In the
+sandbox, webhooks may also reach this host (127.0.0.0/8, ::1); elsewhere they may
+not, unless --webhook-allowed-cidrs says so.
 
 Examples:
   orca run --sandbox --apply examples

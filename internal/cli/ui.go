@@ -52,7 +52,7 @@ func UI(ctx context.Context, stderr io.Writer, o UIOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := connect(ctx, o.NATS, o.Timeout)
+	b, err := connect(ctx, o.NATS, o.Timeout, true)
 	if err != nil {
 		return fmt.Errorf("web view: %w", err)
 	}

@@ -25,7 +25,6 @@ import (
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=ignitors,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=ignitors/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // Source is the CloudEvent source of the scheduler's ignitions.
 const Source = "orca/scheduler"

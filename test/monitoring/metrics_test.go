@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/sirocco-cloud/orca/internal/actions"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
@@ -214,6 +215,9 @@ func scrapeRunningOrca(t *testing.T) map[string][]map[string]string {
 			},
 			StateDir: state, NATSPort: -1, UIAddress: "0",
 			NATSStarted: func(url string) { natsURL <- url },
+			// The failing webhook points at a closed port of this host, which
+			// webhooks may not reach unless allowed.
+			Actions: actions.Options{Egress: actions.EgressOptions{AllowedCIDRs: actions.LoopbackCIDRs}},
 		})
 	}()
 	t.Cleanup(func() {

@@ -149,6 +149,18 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    headers:\n    - name: X-Token\n      value: a\n      valueFrom: {name: s, key: k}\n",
 		want:     []string{"spec.webhook.headers[0]", "set exactly one of value and valueFrom"},
 	}, {
+		name:     "webhook timeout over 30s",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 1m0s\n",
+		want:     []string{"spec.webhook.timeout", "timeout must be more than 0s and at most 30s"},
+	}, {
+		name:     "webhook timeout of an hour",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 1h\n",
+		want:     []string{"spec.webhook.timeout", "at most 30s"},
+	}, {
+		name:     "webhook timeout of zero",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 0s\n",
+		want:     []string{"spec.webhook.timeout", "more than 0s"},
+	}, {
 		name:     "nats subject with a wildcard",
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  nats:\n    subject: orca.>\n",
 		want:     []string{"spec.nats.subject", "should match"},
@@ -184,6 +196,8 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i11\nspec:\n  scheduled: \"@daily\"\n  catchUp: Latest\n  maxCatchUpRuns: 1\n  timeZone: Etc/GMT+5\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a1\nspec:\n  log: {}\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a2\nspec:\n  nats:\n    subject: alerts.orca\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a4\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 30s\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a5\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 1500ms\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a3\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 5s\n    headers:\n    - name: Authorization\n      valueFrom: {name: hook-secret, key: token}\n",
 	} {
 		_, err := apply(t, ns, manifest)
