@@ -154,7 +154,7 @@ func pods(t *testing.T, ns string) map[string][]corev1.Pod {
 
 // storedMsg is a message of the stream.
 type storedMsg struct {
-	ID     string // Nats-Msg-Id, the event id
+	ID     string // the CloudEvent id (ce-id; Nats-Msg-Id is "<source> <id>")
 	Stored time.Time
 	Data   []byte
 }
@@ -193,7 +193,7 @@ func stored(t *testing.T, natsURL, subject string) []storedMsg {
 		batch, err := cons.Fetch(int(min(info.NumPending, 500)), jetstream.FetchMaxWait(5*time.Second))
 		require.NoError(t, err)
 		for m := range batch.Messages() {
-			sm := storedMsg{ID: m.Headers().Get(jetstream.MsgIDHeader), Data: m.Data()}
+			sm := storedMsg{ID: m.Headers().Get("ce-id"), Data: m.Data()}
 			if md, err := m.Metadata(); err == nil {
 				sm.Stored = md.Timestamp
 			}
