@@ -2,7 +2,9 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,9 +106,68 @@ func TestHandlerErrorsEndInTheDeadLetters(t *testing.T) {
 	assert.Equal(t, "orca.deadletter.orca.ignited.default.permanent", dl.Subject)
 	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), assert.AnError.Error())
 
-	// A handler that always fails gives up after MaxDeliver (4) deliveries.
+	// A handler that always fails is retried for RetryFor (2s), then gives up.
 	require.NoError(t, b.PublishIgnition(t.Context(), bus.Ignition{ID: "f", Source: "t", Namespace: "default", Name: "flaky"}))
 	dl, err = dead.NextMsg(10 * time.Second)
 	require.NoError(t, err)
-	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "handler failed 4 times")
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "handler still failing")
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), assert.AnError.Error())
+}
+
+// A failure that a retry may fix is retried far beyond a few deliveries: it is
+// not dead-lettered while its handler may still succeed.
+func TestRetryableFailuresAreRetriedUntilTheyPass(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	b := connect(t, srv.URL())
+	nc := rawConn(t, srv.URL())
+	dead, err := nc.SubscribeSync(bus.FilterDeadLetter)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	var calls atomic.Int32
+	acked := make(chan uint64, 1)
+	c, err := b.Consume(t.Context(), bus.ConsumerOptions{
+		Name: "patient", Subjects: []string{bus.FilterIgnitions}, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
+	}, func(_ context.Context, d *bus.Delivery) error {
+		if calls.Add(1) <= 25 {
+			return errors.New("admission webhook unavailable")
+		}
+		acked <- d.NumDelivered
+		return nil
+	})
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	require.NoError(t, b.PublishIgnition(t.Context(), bus.Ignition{ID: "p", Source: "t", Namespace: "default", Name: "i"}))
+	select {
+	case n := <-acked:
+		assert.Equal(t, uint64(26), n)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("not handled after %d calls", calls.Load())
+	}
+	_, err = dead.NextMsg(100 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "no dead letter")
+}
+
+// Retries end before the stream drops the message: a stream keeping messages for
+// 3s cuts a day of retries to what it leaves, and the message is dead-lettered,
+// not lost.
+func TestRetriesEndBeforeTheStreamDropsTheMessage(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{MaxAge: 3 * time.Second}))
+	nc := rawConn(t, srv.URL())
+	dead, err := nc.SubscribeSync(bus.FilterDeadLetter)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	c, err := b.Consume(t.Context(), bus.ConsumerOptions{
+		Name: "short", Subjects: []string{bus.FilterIgnitions}, AckWait: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+	}, func(context.Context, *bus.Delivery) error { return errors.New("quota exceeded") })
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	require.NoError(t, b.PublishIgnition(t.Context(), bus.Ignition{ID: "s", Source: "t", Namespace: "default", Name: "i"}))
+	dl, err := dead.NextMsg(10 * time.Second)
+	require.NoError(t, err)
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "quota exceeded")
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "retried for up to 1.9s")
 }

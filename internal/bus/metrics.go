@@ -11,6 +11,8 @@ var metrics = struct {
 	published *prometheus.CounterVec
 	handled   *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+
+	streamMsgs, streamBytes, streamUsage *prometheus.GaugeVec
 }{
 	published: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orca_bus_published_total",
@@ -25,8 +27,21 @@ var metrics = struct {
 		Help:    "Time a handler took for one message, by consumer.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"consumer"}),
+	streamMsgs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "orca_bus_stream_messages",
+		Help: "Messages in the stream, as last seen by a consumer's check.",
+	}, []string{"stream"}),
+	streamBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "orca_bus_stream_bytes",
+		Help: "Bytes in the stream, as last seen by a consumer's check.",
+	}, []string{"stream"}),
+	streamUsage: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "orca_bus_stream_usage_ratio",
+		Help: "How full the stream is: the larger of messages/MaxMsgs and bytes/MaxBytes. At 1 new events are refused.",
+	}, []string{"stream"}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.published, metrics.handled, metrics.latency)
+	ctrlmetrics.Registry.MustRegister(metrics.published, metrics.handled, metrics.latency,
+		metrics.streamMsgs, metrics.streamBytes, metrics.streamUsage)
 }

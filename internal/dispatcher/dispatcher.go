@@ -52,6 +52,7 @@ type Dispatcher struct {
 	bus      *bus.Bus
 	opts     Options
 	log      *slog.Logger
+	failing  sync.Map // uids of Tasks whose failed create was reported
 }
 
 // Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
@@ -176,7 +177,7 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		if d.opts.AfterCreate != nil {
 			d.opts.AfterCreate(pod)
 		}
-		return d.clearFailure(ctx, task)
+		return d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
 		// A redelivered event: this Task was started by it already.
 		return nil
@@ -184,6 +185,9 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		metrics.podsRejected.Inc()
 		return d.reportInvalid(ctx, task, pod.Name, err)
 	default:
+		if ctx.Err() == nil {
+			d.reportRetrying(ctx, task, pod.Name, err)
+		}
 		return fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
 	}
 }

@@ -203,7 +203,7 @@ func (r *received) snapshot() map[string]int {
 // AckWait, a failed nak at once), and checks each id was handled exactly once.
 func consumeAll(t *testing.T, u *user, o bus.ConsumerOptions, ids []string, h func(*bus.Delivery) error) {
 	t.Helper()
-	o.AckWait, o.RetryMin, o.RetryMax, o.MaxDeliver = time.Second, 50*time.Millisecond, 100*time.Millisecond, 3
+	o.AckWait, o.RetryMin, o.RetryMax = time.Second, 50*time.Millisecond, 100*time.Millisecond
 	got := newReceived()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

@@ -1,0 +1,123 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/dispatcher"
+	"github.com/sirocco-cloud/orca/internal/testenv"
+)
+
+// refusePods makes the API server refuse every Pod of ns: a ResourceQuota of no
+// Pods whose usage is filled in (as kube-controller-manager's resourcequota
+// controller would; quota admission lets everything through until then). It
+// returns once a dry-run Pod is refused.
+func refusePods(t *testing.T, ns string) *corev1.ResourceQuota {
+	t.Helper()
+	ctx := t.Context()
+	q := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "no-pods", Namespace: ns},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}},
+	}
+	require.NoError(t, env.Client.Create(ctx, q))
+	q.Status = corev1.ResourceQuotaStatus{
+		Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")},
+		Used: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")},
+	}
+	require.NoError(t, env.Client.Status().Update(ctx, q))
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+	}
+	err := testenv.Eventually(ctx, 10*time.Second, func(ctx context.Context) (bool, error) {
+		err := env.Client.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		return apierrors.IsForbidden(err), nil
+	})
+	require.NoError(t, err, "the quota does not refuse pods")
+	return q
+}
+
+// counterValue returns a counter of the registry that the services' /metrics
+// serve, by its labels.
+func counterValue(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// A Pod create that the API server keeps refusing for a reason a retry may fix
+// is retried (far beyond a few deliveries), shows on the Task as Dispatching=False
+// with the API server's message and a Warning Event, and once the cause is lifted
+// the Pod is created and the condition cleared.
+func TestRefusedPodIsRetriedAndShownUntilTheCauseIsLifted(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, oneTask)
+	quota := refusePods(t, ns)
+	startDispatcher(t, srv.URL(), dispatcher.Options{Consumer: bus.ConsumerOptions{
+		RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+	}})
+	retried := map[string]string{"consumer": dispatcher.ConsumerName, "outcome": "retried"}
+	before := counterValue(t, "orca_bus_messages_total", retried)
+	fire(t, srv.URL(), ns, "go", "quota-1", "")
+
+	tk := waitTask(t, ns, "only", func(tk *orcav1.Task) bool {
+		return meta.IsStatusConditionFalse(tk.Status.Conditions, dispatcher.ConditionDispatching)
+	})
+	cond := meta.FindStatusCondition(tk.Status.Conditions, dispatcher.ConditionDispatching)
+	assert.Equal(t, string(metav1.StatusReasonForbidden), cond.Reason)
+	assert.Contains(t, cond.Message, "exceeded quota: no-pods")
+	var events eventsv1.EventList
+	err := testenv.Eventually(t.Context(), 10*time.Second, func(ctx context.Context) (bool, error) {
+		err := env.Client.List(ctx, &events, client.InNamespace(ns))
+		return err == nil && len(events.Items) > 0, err
+	})
+	require.NoError(t, err)
+	assert.Equal(t, corev1.EventTypeWarning, events.Items[0].Type)
+	assert.Equal(t, "only", events.Items[0].Regarding.Name)
+	assert.Contains(t, events.Items[0].Note, "exceeded quota")
+
+	// More deliveries than the old limit of 10 pass, and the event is still kept.
+	err = testenv.Eventually(t.Context(), 20*time.Second, func(context.Context) (bool, error) {
+		return counterValue(t, "orca_bus_messages_total", retried)-before >= 15, nil
+	})
+	require.NoError(t, err, "the create is retried")
+	assert.Empty(t, taskPods(t, ns, "only"))
+
+	require.NoError(t, env.Client.Delete(t.Context(), quota))
+	waitPods(t, ns, "only", 1)
+	tk = waitTask(t, ns, "only", func(tk *orcav1.Task) bool {
+		return meta.IsStatusConditionTrue(tk.Status.Conditions, dispatcher.ConditionDispatching)
+	})
+	assert.Equal(t, "PodCreated", meta.FindStatusCondition(tk.Status.Conditions, dispatcher.ConditionDispatching).Reason)
+	consumerSettled(t, srv.URL())
+}
