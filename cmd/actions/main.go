@@ -14,7 +14,7 @@ import (
 func main() {
 	app.Main("actions", func(o app.Options) app.Setup {
 		return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-			return actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces})
+			return actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}})
 		}
 	})
 }

@@ -102,7 +102,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
 	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = o.Concurrency
-	return mgr.Add(&app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
+	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
 }
 
 // handle runs the Actions of one task event; it fails only when the Task cannot be

@@ -131,13 +131,13 @@ func AllServices(o app.Options) app.Setup {
 		if err := scheduler.Setup(ctx, mgr, b, scheduler.Options{}); err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}
-		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces}); err != nil {
+		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}}); err != nil {
 			return fmt.Errorf("dispatcher: %w", err)
 		}
 		if err := watcher.Setup(ctx, mgr, b, watcher.Options{}); err != nil {
 			return fmt.Errorf("watcher: %w", err)
 		}
-		if err := actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces}); err != nil {
+		if err := actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}}); err != nil {
 			return fmt.Errorf("actions: %w", err)
 		}
 		return nil

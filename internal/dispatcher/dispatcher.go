@@ -80,7 +80,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
 	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = o.Concurrency
-	return mgr.Add(&app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
+	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 
 // handle starts the Tasks that one event triggers.

@@ -2,9 +2,12 @@ package e2e_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
@@ -14,9 +17,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/dispatcher"
 	"github.com/sirocco-cloud/orca/internal/testenv"
@@ -120,4 +125,54 @@ func TestRefusedPodIsRetriedAndShownUntilTheCauseIsLifted(t *testing.T) {
 	})
 	assert.Equal(t, "PodCreated", meta.FindStatusCondition(tk.Status.Conditions, dispatcher.ConditionDispatching).Reason)
 	consumerSettled(t, srv.URL())
+}
+
+// /readyz of a consuming service fails while its consumer cannot consume (here:
+// the stream was deleted) and passes again once it consumes.
+func TestReadinessFollowsTheConsumer(t *testing.T) {
+	srv, b := testenv.NATS(t)
+	ns := namespace(t)
+	apply(t, ns, oneTask)
+	probe := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	o := app.Options{
+		Kubeconfig: env.KubeconfigPath, NATS: bus.Options{URLs: []string{srv.URL()}},
+		ProbeAddr: probe, MetricsAddr: "0", LogFormat: "text",
+	}
+	go func() {
+		done <- app.Run(ctx, "dispatcher", o, func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
+			return dispatcher.Setup(ctx, mgr, b, dispatcher.Options{})
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	readyz := func(want int) string {
+		t.Helper()
+		var body string
+		err := testenv.Eventually(t.Context(), 20*time.Second, func(ctx context.Context) (bool, error) {
+			code, b, err := get(ctx, "http://"+probe+"/readyz?verbose")
+			body = b
+			return err == nil && code == want, nil
+		})
+		require.NoError(t, err, "/readyz never answered %d: %s", want, body)
+		return body
+	}
+	readyz(http.StatusOK)
+
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.NoError(t, js.DeleteStream(t.Context(), bus.DefaultStream))
+	body := readyz(http.StatusInternalServerError)
+	assert.Contains(t, body, "consumer-"+dispatcher.ConsumerName)
+
+	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{}))
+	readyz(http.StatusOK)
+	fire(t, srv.URL(), ns, "go", "after-restore", "")
+	waitPods(t, ns, "only", 1)
 }
