@@ -60,6 +60,7 @@ type service struct {
 	client   client.Client
 	recorder recorder.EventRecorder
 	plugins  *registry
+	ledger   *bus.Ledger
 	opts     Options
 	log      *slog.Logger
 }
@@ -91,6 +92,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		api:      mgr.GetAPIReader(),
 		client:   mgr.GetClient(),
 		recorder: mgr.GetEventRecorder(RecorderName),
+		ledger:   b.Ledger(LedgerName),
 		opts:     o,
 		log:      log,
 		plugins: newRegistry(Deps{
@@ -126,9 +128,18 @@ func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	if d.Task.Succeeded {
 		names = task.Spec.SuccessActions
 	}
+	names, err := s.notRunYet(ctx, &task, names, d)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, name := range names {
-		wg.Go(func() { s.runAction(ctx, &task, string(name), d) })
+		wg.Go(func() {
+			s.runAction(ctx, &task, string(name), d)
+			if ctx.Err() == nil {
+				s.recordRun(ctx, &task, string(name), d)
+			}
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -175,4 +177,74 @@ func TestReadinessFollowsTheConsumer(t *testing.T) {
 	readyz(http.StatusOK)
 	fire(t, srv.URL(), ns, "go", "after-restore", "")
 	waitPods(t, ns, "only", 1)
+}
+
+// savedPosition returns the position the dispatcher's consumer saved in the
+// state bucket.
+func savedPosition(t *testing.T, js jetstream.JetStream) uint64 {
+	t.Helper()
+	kv, err := js.KeyValue(t.Context(), bus.StateBucket(bus.DefaultStream))
+	if err != nil {
+		return 0
+	}
+	e, err := kv.Get(t.Context(), "position."+dispatcher.ConsumerName)
+	if err != nil {
+		return 0
+	}
+	var p bus.ConsumerPosition
+	require.NoError(t, json.Unmarshal(e.Value(), &p))
+	return p.Sequence
+}
+
+// deletePod deletes a Pod and lets it go, as a user cleaning up would.
+func deletePod(t *testing.T, p corev1.Pod) {
+	t.Helper()
+	require.NoError(t, env.Client.Delete(t.Context(), &p))
+	var cur corev1.Pod
+	require.NoError(t, env.Client.Get(t.Context(), key(p), &cur))
+	controllerutil.RemoveFinalizer(&cur, orcav1.FinalizerCompletion)
+	require.NoError(t, env.Client.Update(t.Context(), &cur))
+}
+
+// A durable consumer created again, after it was deleted while the dispatcher ran
+// or while it was down, goes on where the deleted one stood: it does not replay
+// the stream and re-run a Task whose Pod was deleted since.
+func TestRecreatedConsumerDoesNotRerunTasks(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, oneTask)
+	nc, err := nats.Connect(srv.URL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	d := startDispatcher(t, srv.URL(), dispatcher.Options{})
+
+	fire(t, srv.URL(), ns, "go", "first", "")
+	first := waitPods(t, ns, "only", 1)[0]
+	deletePod(t, first)
+	err = testenv.Eventually(t.Context(), 10*time.Second, func(context.Context) (bool, error) {
+		return savedPosition(t, js) >= 1, nil
+	})
+	require.NoError(t, err, "the position is saved")
+
+	// Deleted while the dispatcher runs.
+	require.NoError(t, js.DeleteConsumer(t.Context(), bus.DefaultStream, dispatcher.ConsumerName))
+	fire(t, srv.URL(), ns, "go", "second", "")
+	second := waitNewPod(t, ns, "only", first)
+	consumerSettled(t, srv.URL())
+
+	// Deleted while the dispatcher is down.
+	d.stop()
+	require.NoError(t, js.DeleteConsumer(t.Context(), bus.DefaultStream, dispatcher.ConsumerName))
+	startDispatcher(t, srv.URL(), dispatcher.Options{})
+	fire(t, srv.URL(), ns, "go", "third", "")
+	third := waitNewPod(t, ns, "only", second)
+	consumerSettled(t, srv.URL())
+
+	var names []string
+	for _, p := range taskPods(t, ns, "only") {
+		names = append(names, p.Name)
+	}
+	assert.ElementsMatch(t, []string{second.Name, third.Name}, names, "the first ignition did not start its Task again")
 }
