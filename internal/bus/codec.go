@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net/textproto"
 	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
 )
 
@@ -42,7 +44,9 @@ func encodeBinary(subject string, e cloudevents.Event) *nats.Msg {
 		h.Set(headerContentType, ct)
 	}
 	for name, v := range e.Extensions() {
-		h.Set(headerPrefix+name, fmt.Sprint(v))
+		if s, err := types.Format(v); err == nil {
+			h.Set(headerPrefix+name, s)
+		}
 	}
 	msg.Data = e.Data()
 	return msg
@@ -77,6 +81,33 @@ func decode(header nats.Header, data []byte) (cloudevents.Event, error) {
 	return decodeBinary(ce, contentType, data)
 }
 
+// checkAttributes reports an attribute that NATS headers cannot carry unchanged:
+// nats.go turns line breaks into spaces and trims surrounding white space. Such an
+// attribute would change when Orca publishes the event (or one that carries it,
+// as task events carry the run id) in binary mode.
+func checkAttributes(e cloudevents.Event) error {
+	attrs := [][2]string{
+		{"id", e.ID()}, {"source", e.Source()}, {"type", e.Type()}, {"subject", e.Subject()},
+		{"dataschema", e.DataSchema()}, {"datacontenttype", e.DataContentType()},
+	}
+	for name, v := range e.Extensions() {
+		s, err := types.Format(v)
+		if err != nil {
+			return fmt.Errorf("invalid CloudEvent attribute %q: %w", name, err)
+		}
+		attrs = append(attrs, [2]string{name, s})
+	}
+	for _, a := range attrs {
+		switch {
+		case strings.ContainsAny(a[1], "\r\n"):
+			return fmt.Errorf("invalid CloudEvent attribute %q: %q has a line break, which a NATS header cannot carry", a[0], a[1])
+		case a[1] != textproto.TrimString(a[1]):
+			return fmt.Errorf("invalid CloudEvent attribute %q: %q has surrounding white space, which a NATS header cannot carry", a[0], a[1])
+		}
+	}
+	return nil
+}
+
 func decodeStructured(data []byte) (cloudevents.Event, error) {
 	e := cloudevents.NewEvent()
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -85,7 +116,7 @@ func decodeStructured(data []byte) (cloudevents.Event, error) {
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid CloudEvent: %w", err)
 	}
-	return e, nil
+	return e, checkAttributes(e)
 }
 
 func decodeBinary(ce map[string]string, contentType string, data []byte) (cloudevents.Event, error) {
@@ -132,5 +163,5 @@ func decodeBinary(ce map[string]string, contentType string, data []byte) (cloude
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid CloudEvent: %w", err)
 	}
-	return e, nil
+	return e, checkAttributes(e)
 }

@@ -83,6 +83,12 @@ func (b *Bus) DeadLetters(ctx context.Context, subjects ...string) ([]Seen, erro
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters of stream %s: %w", b.stream, err)
 	}
+	defer func() {
+		// Do not leave the consumer behind for its InactiveThreshold.
+		if info := cons.CachedInfo(); info != nil {
+			_ = b.js.DeleteConsumer(context.WithoutCancel(ctx), b.stream, info.Name)
+		}
+	}()
 	var out []Seen
 	for {
 		batch, err := cons.FetchNoWait(256)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/types"
 )
 
 // CloudEvent types and attributes of Orca's events.
@@ -111,7 +112,15 @@ func (ig Ignition) Event() (cloudevents.Event, error) {
 	if err := e.SetData("text/plain", ig.Data); err != nil {
 		return e, fmt.Errorf("set ignition data: %w", err)
 	}
-	return e, e.Validate()
+	return e, validate(e)
+}
+
+// validate checks an event Orca is about to publish.
+func validate(e cloudevents.Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	return checkAttributes(e)
 }
 
 // Event returns the task event as a CloudEvent.
@@ -126,7 +135,7 @@ func (te TaskEvent) Event() (cloudevents.Event, error) {
 	if err := e.SetData(cloudevents.ApplicationJSON, te.Result); err != nil {
 		return e, fmt.Errorf("set task event data: %w", err)
 	}
-	return e, e.Validate()
+	return e, validate(e)
 }
 
 // splitSubject splits "<prefix>.<namespace>.<name...>" into namespace and name; a
@@ -142,7 +151,8 @@ func splitSubject(subject, prefix string) (namespace, name string, ok bool) {
 
 func runOf(e cloudevents.Event) string {
 	if v, ok := e.Extensions()[ExtensionRun]; ok {
-		if s, ok := v.(string); ok && s != "" {
+		// Canonical form: a structured event may carry the run as a number.
+		if s, err := types.Format(v); err == nil && s != "" {
 			return s
 		}
 	}
