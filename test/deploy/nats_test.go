@@ -440,6 +440,7 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	want := strings.NewReplacer(
 		"ORCA.orca-dispatcher", "ORCA."+bus.ScopedConsumerName("orca-dispatcher", scope),
 		"ORCA.orca-actions", "ORCA."+bus.ScopedConsumerName("orca-actions", scope),
+		"position.orca-dispatcher", "position."+bus.ScopedConsumerName("orca-dispatcher", scope),
 	).Replace(string(base))
 	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
 		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))
