@@ -113,6 +113,9 @@ func decodeStructured(data []byte) (cloudevents.Event, error) {
 	if err := json.Unmarshal(data, &e); err != nil {
 		return e, fmt.Errorf("structured CloudEvent: %w", err)
 	}
+	if v := e.SpecVersion(); v != event.CloudEventsVersionV1 {
+		return e, fmt.Errorf("invalid CloudEvent: specversion %q is not %s", v, event.CloudEventsVersionV1)
+	}
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid CloudEvent: %w", err)
 	}
