@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -81,10 +82,11 @@ func decode(header nats.Header, data []byte) (cloudevents.Event, error) {
 	return decodeBinary(ce, contentType, data)
 }
 
-// checkAttributes reports an attribute that NATS headers cannot carry unchanged:
-// nats.go turns line breaks into spaces and trims surrounding white space. Such an
-// attribute would change when Orca publishes the event (or one that carries it,
-// as task events carry the run id) in binary mode.
+// checkAttributes reports an attribute that is not a CloudEvents string (UTF-8
+// without control characters) or that NATS headers cannot carry unchanged
+// (nats.go turns line breaks into spaces and trims surrounding white space). Such
+// an attribute would change when Orca publishes the event (or one that carries
+// it, as task events carry the run id) in binary mode.
 func checkAttributes(e cloudevents.Event) error {
 	attrs := [][2]string{
 		{"id", e.ID()}, {"source", e.Source()}, {"type", e.Type()}, {"subject", e.Subject()},
@@ -97,10 +99,17 @@ func checkAttributes(e cloudevents.Event) error {
 		}
 		attrs = append(attrs, [2]string{name, s})
 	}
+	return checkValues(attrs...)
+}
+
+// checkValues checks attribute values, each given as {name, value}.
+func checkValues(attrs ...[2]string) error {
 	for _, a := range attrs {
 		switch {
-		case strings.ContainsAny(a[1], "\r\n"):
-			return fmt.Errorf("invalid CloudEvent attribute %q: %q has a line break, which a NATS header cannot carry", a[0], a[1])
+		case !utf8.ValidString(a[1]):
+			return fmt.Errorf("invalid CloudEvent attribute %q: %q is not UTF-8", a[0], a[1])
+		case strings.ContainsFunc(a[1], isControl):
+			return fmt.Errorf("invalid CloudEvent attribute %q: %q has a control character", a[0], a[1])
 		case a[1] != textproto.TrimString(a[1]):
 			return fmt.Errorf("invalid CloudEvent attribute %q: %q has surrounding white space, which a NATS header cannot carry", a[0], a[1])
 		}
@@ -108,8 +117,19 @@ func checkAttributes(e cloudevents.Event) error {
 	return nil
 }
 
-func decodeStructured(data []byte) (cloudevents.Event, error) {
-	e := cloudevents.NewEvent()
+// isControl reports the characters that CloudEvents strings must not hold:
+// U+0000-U+001F and U+007F-U+009F. NATS headers cannot carry line breaks either.
+func isControl(r rune) bool { return r <= 0x1f || (r >= 0x7f && r <= 0x9f) }
+
+func decodeStructured(data []byte) (e cloudevents.Event, err error) {
+	// The SDK's decoder panics on some malformed input ("data_base64" that is not
+	// a string): that must not take the consumer down.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("structured CloudEvent: malformed: %v", r)
+		}
+	}()
+	e = cloudevents.NewEvent()
 	if err := json.Unmarshal(data, &e); err != nil {
 		return e, fmt.Errorf("structured CloudEvent: %w", err)
 	}

@@ -55,6 +55,12 @@ func TestUnusableMessagesAreDeadLettered(t *testing.T) {
 		{"unknown type", ce("orca.ignited.default.x", without("", map[string]string{"ce-type": "com.example.other"}), ""), `unknown event type "com.example.other"`},
 		{"oversize", ce("orca.ignited.default.x", valid, strings.Repeat("a", 5000)), "over the limit of 4096"},
 		{"broken structured json", ce("orca.ignited.default.x", map[string]string{"content-type": "application/cloudevents+json"}, "{nope"), "structured CloudEvent"},
+		// Found by FuzzDecodeStructured: the SDK's decoder panics on it.
+		{"structured data_base64 not a string", ce("orca.ignited.default.x", map[string]string{"content-type": "application/cloudevents+json"},
+			`{"specversion":"1.0","id":"x","source":"s","type":"cloud.sirocco.orca.ignited","data_base64":0}`), "structured CloudEvent: malformed"},
+		// A structured event can carry what a header cannot: Orca could not pass it on.
+		{"run with a line break", ce("orca.ignited.default.x", map[string]string{"content-type": "application/cloudevents+json"},
+			`{"specversion":"1.0","id":"x","source":"s","type":"cloud.sirocco.orca.ignited","orcarun":"a\nb"}`), "control character"},
 		{"task data not json", ce("orca.task.failed.default.t", without("", map[string]string{"ce-type": bus.TypeTaskFailed, "content-type": "application/json"}), "nope"), "not TaskResult JSON"},
 		{"no name in subject", ce("orca.ignited.default", valid, ""), "want orca.ignited.<namespace>.<name>"},
 		{"bad time", ce("orca.ignited.default.x", without("", map[string]string{"ce-time": "yesterday"}), ""), `attribute "time"`},

@@ -97,6 +97,10 @@ func TaskSubject(succeeded bool, namespace, task string) string {
 // Event returns the ignition as a CloudEvent.
 func (ig Ignition) Event() (cloudevents.Event, error) {
 	e := cloudevents.NewEvent()
+	// Checked as given: the SDK would trim some of them silently.
+	if err := checkValues([2]string{"id", ig.ID}, [2]string{"source", ig.Source}, [2]string{"subject", ig.Name}, [2]string{ExtensionRun, ig.Run}); err != nil {
+		return e, err
+	}
 	e.SetID(ig.ID)
 	e.SetSource(ig.Source)
 	e.SetType(TypeIgnited)
@@ -126,6 +130,9 @@ func validate(e cloudevents.Event) error {
 // Event returns the task event as a CloudEvent.
 func (te TaskEvent) Event() (cloudevents.Event, error) {
 	e := cloudevents.NewEvent()
+	if err := checkValues([2]string{"id", te.ID}, [2]string{"source", te.Source}, [2]string{"subject", te.Result.Task}, [2]string{ExtensionRun, te.Result.Run}); err != nil {
+		return e, err
+	}
 	e.SetID(te.ID)
 	e.SetSource(te.Source)
 	e.SetType(te.Type())
