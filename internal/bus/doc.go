@@ -41,8 +41,9 @@
 //
 // Nothing is dropped silently and nothing blocks the stream. A message is moved,
 // whole and with an Orca-Deadletter-Reason header, to orca.deadletter.<subject>
-// and then terminated when it can never be used: it is not a CloudEvent, misses a
-// required attribute, has an unknown type, carries data that does not decode or is
+// and then terminated when it can never be used: it is not a CloudEvent 1.0, misses
+// a required attribute or has one that a NATS header cannot carry unchanged (not
+// UTF-8, a control character, surrounding white space), has an unknown type, carries data that does not decode or is
 // larger than the configured limit, its handler returned a Permanent error or
 // panicked (a bug: no retry fixes it), or its handler still failed after RetryFor.
 // A dead letter has a Nats-Msg-Id of its own (derived from the stream and sequence
