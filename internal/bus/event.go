@@ -116,13 +116,18 @@ func (ig Ignition) Event() (cloudevents.Event, error) {
 	if err := e.SetData("text/plain", ig.Data); err != nil {
 		return e, fmt.Errorf("set ignition data: %w", err)
 	}
-	return e, validate(e)
+	return e, validate(e, ig.Source)
 }
 
-// validate checks an event Orca is about to publish.
-func validate(e cloudevents.Event) error {
+// validate checks an event Orca is about to publish from source.
+func validate(e cloudevents.Event, source string) error {
 	if err := e.Validate(); err != nil {
 		return err
+	}
+	if e.Source() != source {
+		// The SDK escapes what a URI reference cannot hold ("a b" becomes
+		// "a%20b"): the event would not carry the source it was given.
+		return fmt.Errorf("invalid CloudEvent attribute \"source\": %q is not a URI reference as written (it would be sent as %q)", source, e.Source())
 	}
 	return checkAttributes(e)
 }
@@ -130,7 +135,8 @@ func validate(e cloudevents.Event) error {
 // Event returns the task event as a CloudEvent.
 func (te TaskEvent) Event() (cloudevents.Event, error) {
 	e := cloudevents.NewEvent()
-	if err := checkValues([2]string{"id", te.ID}, [2]string{"source", te.Source}, [2]string{"subject", te.Result.Task}, [2]string{ExtensionRun, te.Result.Run}); err != nil {
+	if err := checkValues([2]string{"id", te.ID}, [2]string{"source", te.Source}, [2]string{"subject", te.Result.Task},
+		[2]string{ExtensionRun, te.Result.Run}, [2]string{"namespace", te.Result.Namespace}); err != nil {
 		return e, err
 	}
 	e.SetID(te.ID)
@@ -142,7 +148,7 @@ func (te TaskEvent) Event() (cloudevents.Event, error) {
 	if err := e.SetData(cloudevents.ApplicationJSON, te.Result); err != nil {
 		return e, fmt.Errorf("set task event data: %w", err)
 	}
-	return e, validate(e)
+	return e, validate(e, te.Source)
 }
 
 // splitSubject splits "<prefix>.<namespace>.<name...>" into namespace and name; a
