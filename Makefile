@@ -9,6 +9,7 @@ export ORCA_CACHE_DIR ?= $(HOME)/.cache/orca
 GO_TEST_FLAGS ?=
 BENCH_FLAGS ?=
 CHAOS_FLAGS ?=
+FUZZTIME ?= 1m
 RUN_FLAGS ?=
 SERVICES := scheduler dispatcher watcher actions
 
@@ -79,6 +80,17 @@ bench: ## Run the benchmarks: the bus against core NATS, then Orca against a loc
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/bus/
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
 		$(GO) run ./bench $(BENCH_FLAGS)
+
+# Every native fuzz target of the repository (func FuzzXxx in a _test.go file),
+# each fuzzed for FUZZTIME. `make test` runs their seed corpora (testdata/fuzz/).
+.PHONY: fuzz
+fuzz: ## Fuzz each fuzz target for FUZZTIME (default 1m); new crashers land in testdata/fuzz/.
+	@set -e; for file in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== ./$$(dirname $$file) $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
+		done; \
+	done
 
 .PHONY: lint
 lint: ## go vet and gofmt.

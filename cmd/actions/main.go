@@ -16,6 +16,7 @@ func main() {
 	app.Main("actions", func(o app.Options) app.Setup {
 		return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
 			ao.Namespaces = o.Namespaces
+			ao.Consumer.RetryFor = o.RetryFor
 			return actions.Setup(ctx, mgr, b, ao)
 		}
 	}, ao.BindFlags)

@@ -57,8 +57,7 @@ type Options struct {
 	// each one, up to 30s. Default 500ms.
 	RetryBackoff time.Duration
 	// Consumer overrides the bus consumer settings (tests); Name, Subjects and
-	// Concurrency are set by the service. MaxDeliver defaults to 100 here: an
-	// event that waits in the stream for its namespace's turn counts deliveries.
+	// Concurrency are set by the service.
 	Consumer bus.ConsumerOptions
 	// Logger is the service's logger, also the log plugin's; default slog.Default().
 	Logger *slog.Logger
@@ -72,6 +71,7 @@ type service struct {
 	recorder recorder.EventRecorder
 	plugins  *registry
 	lanes    *lanes
+	ledger   *bus.Ledger
 	opts     Options
 	log      *slog.Logger
 }
@@ -87,9 +87,6 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	}
 	if o.NamespaceQueue <= 0 {
 		o.NamespaceQueue = 32
-	}
-	if o.Consumer.MaxDeliver <= 0 {
-		o.Consumer.MaxDeliver = 100
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 500 * time.Millisecond
@@ -113,6 +110,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		client:   mgr.GetClient(),
 		recorder: mgr.GetEventRecorder(RecorderName),
 		lanes:    newLanes(o.NamespaceConcurrency, o.NamespaceQueue),
+		ledger:   b.Ledger(LedgerName),
 		opts:     o,
 		log:      log,
 		plugins: newRegistry(Deps{
@@ -124,7 +122,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
 	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = o.Concurrency
-	return mgr.Add(&app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
+	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
 }
 
 // handle runs the Actions of one task event, in its namespace's turn; it fails
@@ -159,9 +157,18 @@ func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	if d.Task.Succeeded {
 		names = task.Spec.SuccessActions
 	}
+	names, err = s.notRunYet(ctx, &task, names, d)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, name := range names {
-		wg.Go(func() { s.runAction(ctx, &task, string(name), d) })
+		wg.Go(func() {
+			s.runAction(ctx, &task, string(name), d)
+			if ctx.Err() == nil {
+				s.recordRun(ctx, &task, string(name), d)
+			}
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

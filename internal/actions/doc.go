@@ -35,6 +35,16 @@
 // or fixed words, never as the answer's body. A nats Action publishes only to the
 // subjects the service is given (Options.NATSSubjects).
 //
+// # Once per event
+//
+// The service records each (Action, event) it ran in a ledger (bus.Ledger, in the
+// bucket ORCA_STATE, kept as long as the stream keeps events) and skips an Action
+// that already ran for the event's source and id: an event that comes again,
+// replayed from the dead letters or by a durable consumer created anew, sends no
+// webhook twice (counted in orca_actions_duplicates_total). The record is written
+// after the run, so a crash in between runs it again; webhooks carry the event's
+// ce-id and ce-source for receivers to deduplicate.
+//
 // The service needs no leader: its replicas share the durable consumer, and each
 // event goes to one of them.
 package actions

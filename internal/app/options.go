@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
@@ -21,6 +23,9 @@ type Options struct {
 	NATS bus.Options
 	// Stream configures the stream when this service is the one to create it.
 	Stream bus.StreamOptions
+	// RetryFor is how long the dispatcher and the actions service retry an event
+	// whose handling fails for a reason a retry may fix, before dead-lettering it.
+	RetryFor time.Duration
 	// MetricsAddr and ProbeAddr are listen addresses; "0" disables either.
 	MetricsAddr, ProbeAddr string
 	// LeaderElect runs the service's controllers only in the elected replica.
@@ -60,6 +65,18 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NATS.Stream, "nats-stream", bus.DefaultStream, "JetStream stream of Orca's events")
 	fs.IntVar(&o.Stream.Replicas, "stream-replicas", 1, "replicas of the stream when this service creates it")
 	fs.DurationVar(&o.Stream.DuplicateWindow, "stream-duplicate-window", 2*time.Minute, "duplicate window of the stream when this service creates it")
+	fs.DurationVar(&o.Stream.MaxAge, "stream-max-age", bus.DefaultStreamMaxAge, "how long the stream keeps events, when this service creates it")
+	o.Stream.MaxBytes, o.Stream.MaxMsgs = bus.DefaultStreamMaxBytes, bus.DefaultStreamMaxMsgs
+	fs.Func("stream-max-bytes", "size limit of the stream when this service creates it, e.g. 1Gi, -1 for none (default 1Gi); at the limit new events are refused", func(s string) error {
+		q, err := resource.ParseQuantity(s)
+		if err != nil {
+			return err
+		}
+		o.Stream.MaxBytes = q.Value()
+		return nil
+	})
+	fs.Int64Var(&o.Stream.MaxMsgs, "stream-max-msgs", bus.DefaultStreamMaxMsgs, "message limit of the stream when this service creates it, -1 for none; at the limit new events are refused")
+	fs.DurationVar(&o.RetryFor, "retry-for", bus.DefaultRetryFor, "how long a consumed event whose handling keeps failing is retried before it is dead-lettered (cut to what --stream-max-age leaves)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas (scheduler and watcher)")

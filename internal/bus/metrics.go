@@ -12,11 +12,12 @@ import (
 // metrics are registered with controller-runtime's registry, so that every
 // service's /metrics endpoint serves them.
 var metrics = struct {
-	published *prometheus.CounterVec
-	handled   *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
-	age       *prometheus.HistogramVec
-	stream    *streamCollector
+	published   *prometheus.CounterVec
+	handled     *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	age         *prometheus.HistogramVec
+	stream      *streamCollector
+	streamUsage *prometheus.GaugeVec
 }{
 	published: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orca_bus_published_total",
@@ -38,6 +39,10 @@ var metrics = struct {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 	}, []string{"consumer"}),
 	stream: &streamCollector{consumers: map[*Consumer]struct{}{}},
+	streamUsage: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "orca_bus_stream_usage_ratio",
+		Help: "How full the stream is: the larger of messages/MaxMsgs and bytes/MaxBytes. At 1 new events are refused.",
+	}, []string{"stream"}),
 }
 
 func init() {
@@ -48,7 +53,7 @@ func init() {
 			metrics.published.WithLabelValues(t, outcome)
 		}
 	}
-	ctrlmetrics.Registry.MustRegister(metrics.published, metrics.handled, metrics.latency, metrics.age, metrics.stream)
+	ctrlmetrics.Registry.MustRegister(metrics.published, metrics.handled, metrics.latency, metrics.age, metrics.stream, metrics.streamUsage)
 }
 
 var (

@@ -150,12 +150,13 @@ func AllServices(o app.Options, ao actions.Options) app.Setup {
 		if err := scheduler.Setup(ctx, mgr, b, scheduler.Options{}); err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}
-		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces}); err != nil {
+		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}}); err != nil {
 			return fmt.Errorf("dispatcher: %w", err)
 		}
 		if err := watcher.Setup(ctx, mgr, b, watcher.Options{}); err != nil {
 			return fmt.Errorf("watcher: %w", err)
 		}
+		ao.Consumer.RetryFor = o.RetryFor
 		if err := actions.Setup(ctx, mgr, b, ao); err != nil {
 			return fmt.Errorf("actions: %w", err)
 		}

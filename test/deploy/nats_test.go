@@ -210,7 +210,7 @@ func (r *received) snapshot() map[string]int {
 // AckWait, a failed nak at once), and checks each id was handled exactly once.
 func consumeAll(t *testing.T, u *user, o bus.ConsumerOptions, ids []string, h func(*bus.Delivery) error) {
 	t.Helper()
-	o.AckWait, o.RetryMin, o.RetryMax, o.MaxDeliver = time.Second, 50*time.Millisecond, 100*time.Millisecond, 3
+	o.AckWait, o.RetryMin, o.RetryMax = time.Second, 50*time.Millisecond, 100*time.Millisecond
 	got := newReceived()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -470,6 +470,7 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	want := strings.NewReplacer(
 		"ORCA.orca-dispatcher", "ORCA."+bus.ScopedConsumerName("orca-dispatcher", scope),
 		"ORCA.orca-actions", "ORCA."+bus.ScopedConsumerName("orca-actions", scope),
+		"position.orca-dispatcher", "position."+bus.ScopedConsumerName("orca-dispatcher", scope),
 	).Replace(string(base))
 	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
 		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))
