@@ -40,6 +40,19 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// laterError asks for the message again after a set time, without counting it as
+// a failure.
+type laterError struct{ after time.Duration }
+
+func (e laterError) Error() string { return fmt.Sprintf("not due yet: again in %s", e.after) }
+
+// Later asks for the message to be delivered again after d (at least 1 ms): the
+// message is not due yet, which is not a failure. Nothing is logged at Info or
+// above, and RetryFor does not apply; the wait lives in the server (a delayed
+// nak), so it survives restarts of the service. A handler uses it for durable
+// timers: a retry's backoff, a join's timeout.
+func Later(d time.Duration) error { return laterError{after: max(d, time.Millisecond)} }
+
 // Defaults of ConsumerOptions.
 const (
 	DefaultRetryFor      = 24 * time.Hour
@@ -158,7 +171,7 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consu
 	if err := c.ensure(ctx, si); err != nil {
 		return nil, err
 	}
-	for _, outcome := range []string{"acked", "retried", "deadlettered"} {
+	for _, outcome := range []string{"acked", "retried", "deferred", "deadlettered"} {
 		metrics.handled.WithLabelValues(o.Name, outcome) // scraped as 0 from the start
 	}
 	c.pulling, c.stopPulls = context.WithCancel(context.WithoutCancel(ctx))
@@ -284,6 +297,14 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 		metrics.age.WithLabelValues(c.opts.Name).Observe(time.Since(md.Timestamp).Seconds())
 	case IsPermanent(err):
 		c.deadLetter(msg, md, err.Error())
+	case errors.As(err, new(laterError)):
+		var later laterError
+		errors.As(err, &later)
+		c.log.Debug("message not due yet", "subject", msg.Subject(), "id", d.Event.ID(), "again", later.after)
+		if err := msg.NakWithDelay(later.after); err != nil {
+			c.log.Warn("nak failed", "subject", msg.Subject(), "err", err)
+		}
+		metrics.handled.WithLabelValues(c.opts.Name, "deferred").Inc()
 	case c.ctx.Err() != nil:
 		// Shutting down: hand the message back at once to another replica.
 		_ = msg.Nak()

@@ -163,3 +163,38 @@ func TestDeletedStreamMakesTheConsumerNotReadyUntilItIsBack(t *testing.T) {
 		assert.Equal(t, 1, got.snapshot()[id], id)
 	}
 }
+
+// A handler that says "later" gets the message again after that time, with no
+// retry counted; the wait is held by the server, so a consumer stopped meanwhile
+// and started again still sees the message at its time, and only then.
+func TestLaterRedeliversAtItsTimeAcrossARestart(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	b := connect(t, srv.URL())
+	const wait = 1500 * time.Millisecond
+	var mu sync.Mutex
+	var seen []time.Time
+	handler := func(_ context.Context, d *bus.Delivery) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, time.Now())
+		if len(seen) == 1 {
+			return bus.Later(wait)
+		}
+		return nil
+	}
+	opts := bus.ConsumerOptions{Name: "later", Subjects: []string{bus.FilterIgnitions}, RetryFor: time.Millisecond}
+	c, err := b.Consume(t.Context(), opts, handler)
+	require.NoError(t, err)
+	publishIgnitions(t, b, "later-", 1)
+	within(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 1 }, "first delivery")
+	c.Stop()
+
+	c, err = b.Consume(t.Context(), opts, handler)
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	within(t, 10*time.Second, func() bool { return consumerInfo(t, srv.URL(), "later").AckFloor.Stream == 1 }, "acked after the wait")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 2, "delivered once more, not dead-lettered although RetryFor is 1ms")
+	assert.GreaterOrEqual(t, seen[1].Sub(seen[0]), wait-100*time.Millisecond, "redelivered after the wait")
+}

@@ -40,6 +40,11 @@
 // limit: a process killed mid-handler does not bring a message closer to the dead
 // letters.
 //
+// A handler that returns Later(d) is not failing: the message is not due yet. It
+// comes back after d (a delayed nak, so the wait is kept by the server across
+// restarts of the service) and RetryFor does not apply. Durable timers are built
+// on it: a retry's backoff, a join's timeout.
+//
 // Nothing is dropped silently and nothing blocks the stream. A message is moved,
 // whole and with an Orca-Deadletter-Reason header, to orca.deadletter.<subject>
 // and then terminated when it can never be used: it is not a CloudEvent 1.0, misses
