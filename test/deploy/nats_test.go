@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	orcaactions "github.com/sirocco-cloud/orca/internal/actions"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
@@ -160,6 +162,39 @@ func (u *user) expectViolation(t *testing.T, what string, before int) {
 	assert.NoError(t, err, "%s: %s should be a permissions violation; log:\n%s", u.name, what, u.log.String())
 }
 
+// refusedSubjects has the user publish a task event on each subject, with a core
+// publish (which the server does not answer), and expects a permissions
+// violation for each.
+func (u *user) refusedSubjects(t *testing.T, subjects ...string) {
+	t.Helper()
+	ev, err := taskEvent(true, "team-a", "task1", u.name+"-forged").Event()
+	require.NoError(t, err)
+	for _, subject := range subjects {
+		before := len(violations(u.log))
+		require.NoError(t, u.bus.Republish(subject, ev), "a core publish is not answered")
+		u.expectViolation(t, "publishing on "+subject, before)
+	}
+}
+
+// positionSaved waits until the consumer's position is in Orca's state bucket,
+// read by the user with nats.go: a direct get of that one key.
+func positionSaved(t *testing.T, srv *bus.Embedded, user, consumer string) {
+	t.Helper()
+	js, err := jetstream.New(rawConn(t, srv, user))
+	require.NoError(t, err)
+	kv, err := js.KeyValue(t.Context(), bus.StateBucket(bus.DefaultStream))
+	require.NoError(t, err, "%s opens the state bucket", user)
+	var p bus.ConsumerPosition
+	err = testenv.Eventually(t.Context(), 10*time.Second, func(ctx context.Context) (bool, error) {
+		e, err := kv.Get(ctx, "position."+consumer)
+		if err != nil {
+			return false, err
+		}
+		return json.Unmarshal(e.Value(), &p) == nil && p.Sequence > 0, nil
+	})
+	require.NoError(t, err, "%s reads the saved position of %s", user, consumer)
+}
+
 // clean checks that the user met no permissions violation so far.
 func (u *user) clean(t *testing.T) {
 	t.Helper()
@@ -267,6 +302,9 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		scheduler.refused(t, "publishing a task event", func(ctx context.Context) error {
 			return scheduler.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "sched-forged"))
 		})
+		// It consumes nothing: Orca's state bucket is not for it.
+		scheduler.refusedSubjects(t, "$JS.API.STREAM.INFO.KV_ORCA_STATE", "$JS.API.STREAM.CREATE.KV_ORCA_STATE",
+			"$KV.ORCA_STATE.position.orca-dispatcher")
 	})
 
 	t.Run("watcher", func(t *testing.T) {
@@ -277,6 +315,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		watcher.refused(t, "publishing an ignition", func(ctx context.Context) error {
 			return watcher.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "watch-forged"))
 		})
+		watcher.refusedSubjects(t, "$JS.API.STREAM.INFO.KV_ORCA_STATE", "$KV.ORCA_STATE.ledger.actions.forged")
 	})
 
 	t.Run("ignition-publisher", func(t *testing.T) {
@@ -300,6 +339,31 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			}
 			return nil
 		})
+		// It keeps its position in Orca's state bucket and reads it back, and
+		// touches no other entry there: not the actions service's position, nor
+		// its ledger.
+		positionSaved(t, srv, "orca-dispatcher", "orca-dispatcher")
+		dispatcher.refused(t, "writing the actions service's ledger", func(ctx context.Context) error {
+			return dispatcher.bus.Ledger(orcaactions.LedgerName).Record(ctx, "notify", "te-ok")
+		})
+		dispatcher.refused(t, "reading the actions service's ledger", func(ctx context.Context) error {
+			_, err := dispatcher.bus.Ledger(orcaactions.LedgerName).Done(ctx, "notify", "te-ok")
+			return err
+		})
+		dispatcher.refusedSubjects(t,
+			"$KV.ORCA_STATE.position.orca-actions", "$KV.ORCA_STATE.position.orca-spy",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.position.orca-actions",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE", "$JS.API.STREAM.MSG.GET.KV_ORCA_STATE",
+			"$JS.API.STREAM.PURGE.KV_ORCA_STATE", "$JS.API.STREAM.DELETE.KV_ORCA_STATE",
+			"$JS.API.STREAM.UPDATE.KV_ORCA_STATE", "$JS.API.CONSUMER.CREATE.KV_ORCA_STATE",
+		)
+		// The direct get of its own key names the key in the subject: a body that
+		// asks for another message is turned down.
+		msg, err := rawConn(t, srv, "orca-dispatcher").Request(
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.position.orca-dispatcher", []byte(`{"seq":1}`), 2*time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, "408", msg.Header.Get("Status"), "a direct get of another sequence")
+		assert.Empty(t, msg.Data)
 		dispatcher.refused(t, "publishing orca.task.succeeded", func(ctx context.Context) error {
 			return dispatcher.bus.PublishTaskEvent(ctx, taskEvent(true, "x", "y", "disp-forged"))
 		})
@@ -320,24 +384,32 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			[]string{"te-ok", "te-ko"}, func(d *bus.Delivery) error {
 				return actions.bus.Republish("orca-notify.team-a."+d.Task.Result.Task, d.Event)
 			})
-		ev, err := taskEvent(true, ns, "task1", "act-forged").Event()
+		// It keeps its position and its ledger of actions run in Orca's state bucket.
+		positionSaved(t, srv, "orca-actions", "orca-actions")
+		ledger := actions.bus.Ledger(orcaactions.LedgerName)
+		require.NoError(t, ledger.Record(ctx, "notify", "te-ok"))
+		done, err := ledger.Done(ctx, "notify", "te-ok")
 		require.NoError(t, err)
+		assert.True(t, done, "the ledger has what it recorded")
+		actions.clean(t)
 		// Everything outside its allow-list is refused: Orca's events, reading any
-		// stored message, other consumers and their acks, JetStream administration
-		// (the API calls of later NATS versions too), other subjects, inboxes.
-		for _, subject := range []string{
+		// stored message, other consumers and their acks and positions, other
+		// ledgers, JetStream administration (the API calls of later NATS versions
+		// too), other subjects, inboxes.
+		actions.refusedSubjects(t,
 			"orca.ignited.team-a.ignitor1", "orca.task.succeeded.team-a.task1",
 			"$JS.API.STREAM.MSG.GET.ORCA", "$JS.API.DIRECT.GET.ORCA", "$JS.API.STREAM.DELETE.ORCA", "$JS.API.STREAM.PURGE.ORCA",
 			"$JS.API.STREAM.UPDATE.ORCA", "$JS.API.STREAM.LIST", "$JS.API.CONSUMER.LIST.ORCA",
 			"$JS.API.CONSUMER.DELETE.ORCA.orca-dispatcher", "$JS.API.CONSUMER.RESET.ORCA.orca-dispatcher",
 			"$JS.API.CONSUMER.CREATE.ORCA.event-reader", "$JS.API.CONSUMER.CREATE.ORCA.orca-spy",
 			"$JS.API.CONSUMER.MSG.NEXT.ORCA.event-reader", "$JS.ACK.ORCA.orca-dispatcher.1.2.3.4.5.6",
-			"$JS.ACK.ORCA.event-reader.1.2.3.4.5.6", "alerts.builds", "orca-notify", "_INBOX.someone.else",
-		} {
-			before := len(violations(actions.log))
-			require.NoError(t, actions.bus.Republish(subject, ev), "a core publish is not answered")
-			actions.expectViolation(t, "publishing on "+subject, before)
-		}
+			"$JS.ACK.ORCA.event-reader.1.2.3.4.5.6",
+			"$KV.ORCA_STATE.position.orca-dispatcher", "$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.position.orca-dispatcher",
+			"$KV.ORCA_STATE.ledger.other.x", "$KV.ORCA_STATE.ledger.actions.x.y",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE", "$JS.API.STREAM.MSG.GET.KV_ORCA_STATE", "$JS.API.STREAM.PURGE.KV_ORCA_STATE",
+			"$JS.API.STREAM.DELETE.KV_ORCA_STATE", "$JS.API.STREAM.UPDATE.KV_ORCA_STATE",
+			"alerts.builds", "orca-notify", "_INBOX.someone.else",
+		)
 		actions.refused(t, "taking the dispatcher's consumer", func(ctx context.Context) error {
 			_, err := actions.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-dispatcher", Subjects: bus.FilterTaskEvents}, func(context.Context, *bus.Delivery) error { return nil })
 			return err
@@ -467,11 +539,14 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	require.NoError(t, err)
 	overlay, err := os.ReadFile(file)
 	require.NoError(t, err)
-	want := strings.NewReplacer(
-		"ORCA.orca-dispatcher", "ORCA."+bus.ScopedConsumerName("orca-dispatcher", scope),
-		"ORCA.orca-actions", "ORCA."+bus.ScopedConsumerName("orca-actions", scope),
-		"position.orca-dispatcher", "position."+bus.ScopedConsumerName("orca-dispatcher", scope),
-	).Replace(string(base))
+	// A durable's name is in its consumer's API subjects and acks (ORCA.<durable>)
+	// and in its position's key (position.<durable>).
+	var scoped []string
+	for _, durable := range []string{"orca-dispatcher", "orca-actions"} {
+		name := bus.ScopedConsumerName(durable, scope)
+		scoped = append(scoped, "ORCA."+durable, "ORCA."+name, "position."+durable, "position."+name)
+	}
+	want := strings.NewReplacer(scoped...).Replace(string(base))
 	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
 		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))
 
@@ -496,6 +571,10 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 		Name:     bus.ScopedConsumerName("orca-actions", scope),
 		Subjects: bus.ScopedSubjects(scope, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed),
 	}, []string{"ns-ok"}, func(*bus.Delivery) error { return nil })
+	for user, durable := range map[string]string{"orca-dispatcher": "orca-dispatcher", "orca-actions": "orca-actions"} {
+		positionSaved(t, srv, user, bus.ScopedConsumerName(durable, scope))
+	}
+	actions.refusedSubjects(t, "$KV.ORCA_STATE.position."+bus.ScopedConsumerName("orca-dispatcher", scope))
 	actions.refused(t, "taking the dispatcher's scoped consumer", func(ctx context.Context) error {
 		_, err := actions.bus.Consume(ctx, bus.ConsumerOptions{Name: bus.ScopedConsumerName("orca-dispatcher", scope), Subjects: []string{bus.FilterIgnitions}}, func(context.Context, *bus.Delivery) error { return nil })
 		return err
