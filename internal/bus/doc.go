@@ -30,7 +30,11 @@
 // names and ids and the actions service's Ledger. Each of a Consumer's Concurrency
 // workers pulls one message, handles it and pulls the next: no message waits in
 // the process for a free handler while its AckWait runs, and a running handler
-// keeps its message with progress acks.
+// keeps its message with progress acks. The server keeps at most MaxWaiting pull
+// requests waiting for a durable consumer (512) and drops the others without a
+// word, so a process keeps at most a quarter of them waiting: the replicas of a
+// service share the messages, up to four of them with all their free workers
+// pulling.
 //
 // A handler error that is not Permanent is retried: the message comes back after
 // a backoff (RetryMin doubling up to RetryMax) until RetryFor (a day by default)
