@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/sirocco-cloud/orca/internal/actions"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
@@ -124,8 +125,11 @@ func TestTwoReplicasOfEachService(t *testing.T) {
 		}
 	}
 
-	// Steady flow, then a burst that both dispatchers and both actions share.
-	first := burst(t, b, ns, "first", 40)
+	// Steady flow, then a burst that both dispatchers and both actions share. The
+	// server hands each message to the oldest pull request waiting, so a burst
+	// smaller than the pulls one replica keeps waiting (one per free worker: 32
+	// for a dispatcher, 64 for an actions service) could all go to one replica.
+	first := burst(t, b, ns, "first", actions.DefaultConcurrency+16)
 	waitDelivered(t, ns, hook, first)
 	split := func(svc string) (float64, float64) { return acked(t, procs[svc][0]), acked(t, procs[svc][1]) }
 	da, db := split("dispatcher")
