@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -19,6 +20,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/scheduler"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -178,6 +180,21 @@ func TestTwoReplicasOfEachService(t *testing.T) {
 	assert.Less(t, watchTakeover, 5*time.Second)
 	third := burst(t, b, ns, "third", 5)
 	waitDelivered(t, ns, hook, third)
+
+	// The ticks stop, and the last ones finish, before everything is counted.
+	_, err := env.Kubectl(t.Context(), "patch", "ignitor", "tick", "-n", ns, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+	require.NoError(t, err)
+	err = testenv.Eventually(t.Context(), 30*time.Second, func(ctx context.Context) (bool, error) {
+		var ig orcav1.Ignitor
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tick"}, &ig)
+		return err == nil && meta.IsStatusConditionTrue(ig.Status.Conditions, scheduler.ConditionSuspended), err
+	})
+	require.NoError(t, err, "the tick Ignitor is suspended")
+	var ticks []string
+	for _, m := range stored(t, srv.URL(), bus.IgnitionSubject(ns, "tick")) {
+		ticks = append(ticks, m.ID)
+	}
+	waitDelivered(t, ns, hook, ticks)
 
 	checkOnce(t, srv.URL(), ns, hook)
 	// The scheduler skips the times it missed while nobody led: the longest pause
