@@ -126,7 +126,7 @@ type Consumer struct {
 	stopPulls context.CancelFunc
 	cons      atomic.Pointer[jetstream.Consumer]
 	startSeq  atomic.Uint64 // the stream sequence the consumer starts at, 0 for the first
-	retryFor  atomic.Int64 // RetryFor, cut to the stream's MaxAge
+	retryFor  atomic.Int64  // RetryFor, cut to the stream's MaxAge
 	ready     readiness
 	pos       position
 	poke      chan struct{}
