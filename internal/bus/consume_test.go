@@ -153,7 +153,12 @@ func TestDeletedStreamMakesTheConsumerNotReadyUntilItIsBack(t *testing.T) {
 	within(t, 10*time.Second, func() bool { return len(got.snapshot()) == 2 }, "handled")
 
 	require.NoError(t, admin(t, srv.URL()).DeleteStream(t.Context(), bus.DefaultStream))
-	within(t, 10*time.Second, func() bool { return c.Ready() != nil }, "not ready without its stream")
+	// A worker's failed pull may say so first ("consumer deleted"); the
+	// supervisor's check then finds the stream missing.
+	within(t, 10*time.Second, func() bool {
+		err := c.Ready()
+		return err != nil && errors.Is(err, bus.ErrNoStream)
+	}, "not ready without its stream")
 	assert.ErrorContains(t, c.Ready(), "stream")
 
 	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{}))
