@@ -2,111 +2,175 @@ package watcher
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 )
 
-// reportGrace is how long after a Pod ended this controller leaves the Task's
-// state and active Pods to the pod controller's record of the run, which writes
-// them too: writing them first would be a second write, and a conflict with the
-// record's. Past it (the bus is down, say), this controller writes them itself.
-const reportGrace = 5 * time.Second
-
-// taskReconciler keeps a Task's state and active Pods in step with its Pods.
+// taskReconciler keeps a Task's status a view of its Pods: its state and active
+// Pods, and the runs of its ended Pods, which it counts once and then lets go
+// (removes their finalizer). It runs at most once per interval per Task (see
+// coalesce), so one status write covers every change of its Pods in that time.
 type taskReconciler struct {
-	client client.Client
-	now    func() time.Time
+	client   client.Client
+	reader   client.Reader // uncached
+	ledger   *ledger
+	recorder recorder.EventRecorder
+	now      func() time.Time
+	interval time.Duration
+}
+
+// taskPods is what the Task's Pods say, sorted out.
+type taskPods struct {
+	// active names the Task's Pods that have not ended.
+	active []string
+	// ended are the runs of the Task's Pods that ended and were published, and
+	// keep the finalizer, oldest first.
+	ended []endedRun
+	// foreign are ended, published Pods of another Task object of this name (a
+	// deleted one): let go, never counted.
+	foreign []*corev1.Pod
 }
 
 func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var task orcav1.Task
-	if err := r.client.Get(ctx, req.NamespacedName, &task); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	err := r.client.Get(ctx, req.NamespacedName, &task)
+	if apierrors.IsNotFound(err) {
+		// A Task applied a moment ago may not be in the cache yet: only the API
+		// server says that it is gone.
+		err = r.reader.Get(ctx, req.NamespacedName, &task)
 	}
-	var pods corev1.PodList
-	if err := r.client.List(ctx, &pods, client.InNamespace(task.Namespace), client.MatchingFields{indexOwnerTask: task.Name}); err != nil {
+	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
-	// A Pod is active until it ended. An ended Pod that keeps the finalizer is
-	// being reported: the pod controller is about to record its run, which takes
-	// it out of the active Pods in the same write.
-	var active, reporting []string
-	var wait time.Duration // until the first report is late
-	now := r.now()
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if !metav1.IsControlledBy(p, &task) || !controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
-			continue
-		}
-		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			active = append(active, p.Name)
-		} else if left := reportLeft(p, now); left > 0 {
-			reporting = append(reporting, p.Name)
-			if wait == 0 || left < wait {
-				wait = left
-			}
+	gone := err != nil
+	var list corev1.PodList
+	if err := r.client.List(ctx, &list, client.InNamespace(req.Namespace), client.MatchingFields{indexTask: req.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	pods := r.sort(req.NamespacedName, &task, gone, list.Items)
+	if err := r.release(ctx, req.NamespacedName, pods.foreign...); err != nil || gone {
+		return ctrl.Result{}, err
+	}
+
+	// A run in the history was counted (by an earlier write whose Pods were not
+	// all let go): let it go now, before a write pushes it out of the history.
+	var fresh []endedRun
+	var done []*corev1.Pod
+	for _, run := range pods.ended {
+		if counted(&task.Status, run.pod.Name) {
+			done = append(done, run.pod)
+		} else {
+			fresh = append(fresh, run)
 		}
 	}
-	slices.Sort(active)
-	state := stateOf(active)
-	st := task.Status
-	if st.ObservedGeneration == task.Generation {
-		if st.State == state && slices.Equal(st.Active, active) {
+	if err := r.release(ctx, req.NamespacedName, done...); err != nil {
+		return ctrl.Result{}, err
+	}
+	for {
+		batch := fresh[:min(len(fresh), historySize)]
+		fresh = fresh[len(batch):]
+		next := nextStatus(task.Status, task.Generation, pods.active, batch)
+		if equality.Semantic.DeepEqual(next, task.Status) {
 			return ctrl.Result{}, nil
 		}
-		if len(reporting) > 0 {
-			if s, a := afterReports(st, reporting); s == state && slices.Equal(a, active) {
-				// The records write this; look again if one is late.
-				return ctrl.Result{RequeueAfter: wait}, nil
+		if err := r.write(ctx, &task, next); err != nil {
+			if apierrors.IsConflict(err) {
+				// The cache is behind our last write, or another writer wrote: look
+				// again once it caught up.
+				return ctrl.Result{RequeueAfter: r.interval}, nil
+			}
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		var counted []*corev1.Pod
+		for _, run := range batch {
+			counted = append(counted, run.pod)
+			if !run.c.Succeeded {
+				r.recorder.Eventf(&task, run.pod, corev1.EventTypeWarning, "RunFailed", "Run",
+					"pod %s failed: %s (exit code %d)", run.pod.Name, run.c.Reason, run.c.ExitCode)
 			}
 		}
-	}
-	task.Status.State, task.Status.Active, task.Status.ObservedGeneration = state, active, task.Generation
-	err := r.client.Status().Update(ctx, &task)
-	if apierrors.IsConflict(err) {
-		// The cache is behind a newer status: look again once it caught up.
-		return ctrl.Result{Requeue: true}, nil
-	}
-	return ctrl.Result{}, client.IgnoreNotFound(err)
-}
-
-// stateOf is the state of a Task with these active Pods.
-func stateOf(active []string) orcav1.TaskState {
-	if len(active) > 0 {
-		return orcav1.TaskRunning
-	}
-	return orcav1.TaskPending
-}
-
-// reportLeft is how much of reportGrace is left for the report of the ended
-// pod: zero when it is over, or when the end time is unknown.
-func reportLeft(pod *corev1.Pod, now time.Time) time.Duration {
-	end := finishedAt(runContainers(pod), time.Time{})
-	if end.IsZero() {
-		return 0
-	}
-	return min(max(end.Add(reportGrace).Sub(now), 0), reportGrace)
-}
-
-// afterReports returns the state and sorted active Pods that st will have once
-// the runs of the reporting Pods are recorded (a run in the history is already).
-func afterReports(st orcav1.TaskStatus, reporting []string) (orcav1.TaskState, []string) {
-	state, active := st.State, slices.Clone(st.Active)
-	for _, name := range reporting {
-		if !slices.ContainsFunc(st.History, func(h orcav1.RunRecord) bool { return h.Pod == name }) {
-			active = slices.DeleteFunc(active, func(a string) bool { return a == name })
-			state = stateOf(active)
+		if err := r.release(ctx, req.NamespacedName, counted...); err != nil {
+			return ctrl.Result{}, err
+		}
+		if len(fresh) == 0 {
+			return ctrl.Result{}, nil
 		}
 	}
-	slices.Sort(active)
-	return state, active
+}
+
+// sort sorts the Pods of the Task named key out; task is that Task unless gone.
+// It also tells the ledger which Pods keep the finalizer.
+func (r *taskReconciler) sort(key types.NamespacedName, task *orcav1.Task, gone bool, list []corev1.Pod) taskPods {
+	var out taskPods
+	holding := map[types.UID]bool{}
+	now := r.now()
+	for i := range list {
+		p := &list[i]
+		if !controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
+			continue // let go: its run is in the status, or was never ours
+		}
+		holding[p.UID] = true
+		ours := !gone
+		if uid := taskUIDOf(p); uid != "" && uid != string(task.UID) {
+			ours = false
+		}
+		c, ended, _ := classify(p, now)
+		switch {
+		case !ended:
+			if ours {
+				out.active = append(out.active, p.Name)
+			}
+		case !r.ledger.has(key, p.UID, published), r.ledger.has(key, p.UID, released):
+			// Not published yet: the pod controller hands it over once it is.
+		case ours:
+			out.ended = append(out.ended, endedRun{pod: p, c: c})
+		default:
+			out.foreign = append(out.foreign, p)
+		}
+	}
+	r.ledger.keep(key, holding)
+	slices.SortFunc(out.ended, byEnd)
+	return out
+}
+
+// write makes next the status of task with one patch. A write from a stale
+// cache meets a conflict (the patch carries the resourceVersion), so a run is
+// never counted on top of a status that already has it.
+func (r *taskReconciler) write(ctx context.Context, task *orcav1.Task, next orcav1.TaskStatus) error {
+	patch := client.MergeFromWithOptions(task.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	task.Status = next
+	if err := r.client.Status().Patch(ctx, task, patch); err != nil {
+		return fmt.Errorf("write status of task %s/%s: %w", task.Namespace, task.Name, err)
+	}
+	return nil
+}
+
+// release removes the completion finalizer of pods: their completion events are
+// stored and their runs counted (or not to be counted). The patch removes only
+// that finalizer, from only that Pod (its uid), whatever else changed.
+func (r *taskReconciler) release(ctx context.Context, task types.NamespacedName, pods ...*corev1.Pod) error {
+	var errs []error
+	for _, p := range pods {
+		body := fmt.Sprintf(`{"metadata":{"uid":%q,"$deleteFromPrimitiveList/finalizers":[%q]}}`, p.UID, orcav1.FinalizerCompletion)
+		err := r.client.Patch(ctx, p, client.RawPatch(types.StrategicMergePatchType, []byte(body)))
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("remove finalizer of pod %s/%s: %w", p.Namespace, p.Name, err))
+			continue
+		}
+		r.ledger.set(task, p.UID, released)
+	}
+	return errors.Join(errs...)
 }
