@@ -86,7 +86,7 @@ func TestTaskStatus(t *testing.T) {
 			code = 1
 		}
 		name := fmt.Sprintf("p%02d", i)
-		many = append(many, testPod(name, at(i - 30).Time, code))
+		many = append(many, testPod(name, at(i-30).Time, code))
 		if i >= 15 {
 			manyHistory = append([]orcav1.RunRecord{ran(name, i-30, code)}, manyHistory...)
 		}
