@@ -118,6 +118,7 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 		if err != nil {
 			return fanResult{}, err
 		}
+		cpu0 := cpu()
 		res, err := f()
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", what, err)
@@ -129,6 +130,7 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 			return res, err
 		}
 		r.note("case 4, API requests per Pod, %s: %s", what, after.since(before).per(float64(n)))
+		r.note("case 4, CPU ms per Pod, %s (with the second after it): %s", what, cpu().since(cpu0).per(float64(n)))
 		return res, nil
 	}
 	orca, err := counted("Orca ("+phaseDesc[phase]+" running)", func() (fanResult, error) {
@@ -166,7 +168,8 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 		">= Job controller", func(x float64) bool { return x >= 1 })
 	if withFloor {
 		pr := rate(pods)
-		r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Pods created directly (write floor)", n), &pr, "", nil)
+		r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Pods created directly (write floor)", n), &pr,
+			">= 0.8x", func(x float64) bool { return x >= 0.8 })
 		ps := summarize(pods.latency)
 		r.add("4 fan-out", measured+", each Pod", "ms", summarize(orca.latency), "write floor, each Pod", &ps, "", nil)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,7 +60,7 @@ func testPod(name string, end time.Time, code int32) *corev1.Pod {
 func newFake(funcs *interceptor.Funcs, objs ...client.Object) client.WithWatch {
 	b := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objs...).
 		WithStatusSubresource(&orcav1.Task{}).
-		WithIndex(&corev1.Pod{}, indexTask, func(o client.Object) []string { return []string{taskKey(o.(*corev1.Pod)).Name} })
+		WithIndex(&corev1.Pod{}, indexTask, taskIndex)
 	if funcs != nil {
 		b = b.WithInterceptorFuncs(*funcs)
 	}
@@ -248,4 +249,23 @@ func TestTaskMissingFromTheCacheIsReadFromTheAPIServer(t *testing.T) {
 	require.NoError(t, server.Get(t.Context(), theTask, &got))
 	require.Len(t, got.Status.History, 1, "the run is counted on the task the cache has not got yet")
 	assert.Equal(t, "a", got.Status.History[0].Pod)
+}
+
+func TestReleaseRemovesOnlyTheFinalizerWhereverItIs(t *testing.T) {
+	for _, finalizers := range [][]string{
+		{orcav1.FinalizerCompletion},
+		{"example.com/other", orcav1.FinalizerCompletion}, // the cache's copy is behind: the JSON patch's test fails
+	} {
+		cached := testPod("a", now, 0)
+		onServer := cached.DeepCopy()
+		onServer.Finalizers = finalizers
+		c := newFake(nil, onServer)
+		r := &taskReconciler{client: c, ledger: newLedger()}
+		require.NoError(t, r.release(t.Context(), theTask, cached))
+		var got corev1.Pod
+		require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(cached), &got))
+		assert.ElementsMatch(t, slices.DeleteFunc(slices.Clone(finalizers), func(f string) bool { return f == orcav1.FinalizerCompletion }),
+			got.Finalizers)
+		assert.True(t, r.ledger.has(theTask, cached.UID, released))
+	}
 }

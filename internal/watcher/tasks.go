@@ -10,10 +10,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
@@ -57,7 +57,9 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	gone := err != nil
 	var list corev1.PodList
-	if err := r.client.List(ctx, &list, client.InNamespace(req.Namespace), client.MatchingFields{indexTask: req.Name}); err != nil {
+	// The cache's own objects, not copies: they are only read.
+	if err := r.client.List(ctx, &list, client.InNamespace(req.Namespace), client.MatchingFields{indexTask: req.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	pods := r.sort(req.NamespacedName, &task, gone, list.Items)
@@ -118,10 +120,7 @@ func (r *taskReconciler) sort(key types.NamespacedName, task *orcav1.Task, gone 
 	holding := map[types.UID]bool{}
 	now := r.now()
 	for i := range list {
-		p := &list[i]
-		if !controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
-			continue // let go: its run is in the status, or was never ours
-		}
+		p := &list[i] // keeps the finalizer (see indexTask)
 		holding[p.UID] = true
 		ours := !gone
 		if uid := taskUIDOf(p); uid != "" && uid != string(task.UID) {
@@ -159,13 +158,11 @@ func (r *taskReconciler) write(ctx context.Context, task *orcav1.Task, next orca
 }
 
 // release removes the completion finalizer of pods: their completion events are
-// stored and their runs counted (or not to be counted). The patch removes only
-// that finalizer, from only that Pod (its uid), whatever else changed.
+// stored and their runs counted (or not to be counted).
 func (r *taskReconciler) release(ctx context.Context, task types.NamespacedName, pods ...*corev1.Pod) error {
 	var errs []error
 	for _, p := range pods {
-		body := fmt.Sprintf(`{"metadata":{"uid":%q,"$deleteFromPrimitiveList/finalizers":[%q]}}`, p.UID, orcav1.FinalizerCompletion)
-		err := r.client.Patch(ctx, p, client.RawPatch(types.StrategicMergePatchType, []byte(body)))
+		err := r.removeFinalizer(ctx, p)
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			errs = append(errs, fmt.Errorf("remove finalizer of pod %s/%s: %w", p.Namespace, p.Name, err))
 			continue
@@ -173,4 +170,23 @@ func (r *taskReconciler) release(ctx context.Context, task types.NamespacedName,
 		r.ledger.set(task, p.UID, released)
 	}
 	return errors.Join(errs...)
+}
+
+// removeFinalizer removes the completion finalizer from the Pod p (the cache's
+// copy), and only from that Pod (its uid). A JSON patch that tests the
+// finalizer where the cache has it costs the API server less than a strategic
+// merge patch; when that fails (the cache was behind, and a test failed), the
+// strategic merge patch removes it wherever it is.
+func (r *taskReconciler) removeFinalizer(ctx context.Context, p *corev1.Pod) error {
+	target := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}} // p is the cache's
+	i := slices.Index(p.Finalizers, orcav1.FinalizerCompletion)
+	at := fmt.Sprintf("/metadata/finalizers/%d", i)
+	jsonPatch := fmt.Sprintf(`[{"op":"test","path":"/metadata/uid","value":%q},{"op":"test","path":%q,"value":%q},{"op":"remove","path":%q}]`,
+		p.UID, at, orcav1.FinalizerCompletion, at)
+	err := r.client.Patch(ctx, target, client.RawPatch(types.JSONPatchType, []byte(jsonPatch)))
+	if err == nil || apierrors.IsNotFound(err) {
+		return err
+	}
+	smp := fmt.Sprintf(`{"metadata":{"uid":%q,"$deleteFromPrimitiveList/finalizers":[%q]}}`, p.UID, orcav1.FinalizerCompletion)
+	return r.client.Patch(ctx, target, client.RawPatch(types.StrategicMergePatchType, []byte(smp)))
 }

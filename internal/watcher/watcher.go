@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -29,8 +30,19 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
-// indexTask maps an Orca Pod to the name of the Task that started it.
+// indexTask maps an Orca Pod that keeps the completion finalizer to the name of
+// the Task that started it: the Pods that the Task's status is made of. A Pod
+// let go leaves the index, so a Task with many runs behind it costs no more to
+// look at than one with none.
 const indexTask = "orca.task"
+
+func taskIndex(obj client.Object) []string {
+	pod := obj.(*corev1.Pod)
+	if pod.Labels[orcav1.LabelTask] == "" || !controllerutil.ContainsFinalizer(pod, orcav1.FinalizerCompletion) {
+		return nil
+	}
+	return []string{taskKey(pod).Name}
+}
 
 // DefaultStatusInterval is how often at most a Task's status is written.
 const DefaultStatusInterval = 250 * time.Millisecond
@@ -65,12 +77,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if o.StatusConcurrency <= 0 {
 		o.StatusConcurrency = 4
 	}
-	err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, indexTask, func(obj client.Object) []string {
-		if pod := obj.(*corev1.Pod); pod.Labels[orcav1.LabelTask] != "" {
-			return []string{taskKey(pod).Name}
-		}
-		return nil
-	})
+	err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, indexTask, taskIndex)
 	if err != nil {
 		return fmt.Errorf("index pods by task: %w", err)
 	}
@@ -79,7 +86,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	pods := &podReconciler{client: mgr.GetClient(), bus: b, ledger: l, published: published, now: o.Now}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("orca-pod-completion").
-		For(&corev1.Pod{}, builder.WithPredicates(isOrcaPod)).
+		For(&corev1.Pod{}, builder.WithPredicates(unreported)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.MaxConcurrentReconciles}).
 		Complete(pods)
 	if err != nil {
@@ -91,7 +98,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("orca-task-status").
 		For(&orcav1.Task{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&corev1.Pod{}, later, builder.WithPredicates(isOrcaPod)).
+		Watches(&corev1.Pod{}, later, builder.WithPredicates(letGo)).
 		WatchesRawSource(source.Channel(published, later)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: o.StatusConcurrency}).
 		Complete(tasks)
@@ -101,10 +108,23 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	return nil
 }
 
-// isOrcaPod selects the Pods that Orca started.
-var isOrcaPod = predicate.NewPredicateFuncs(func(o client.Object) bool {
-	return o.GetLabels()[orcav1.LabelTask] != ""
-})
+// unreported selects the Pods that Orca started and has not let go: the only
+// ones that either controller has work for. A Pod that was let go changes
+// nothing more.
+var unreported = predicate.NewPredicateFuncs(isUnreported)
+
+// letGo is unreported, and also passes the change that lets a Pod go: the task
+// status controller must see a Pod leave even when something else than Orca
+// removed the finalizer.
+var letGo = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool { return isUnreported(e.ObjectOld) || isUnreported(e.ObjectNew) },
+	CreateFunc: func(e event.CreateEvent) bool { return isUnreported(e.Object) },
+	DeleteFunc: func(e event.DeleteEvent) bool { return isUnreported(e.Object) },
+}
+
+func isUnreported(o client.Object) bool {
+	return o.GetLabels()[orcav1.LabelTask] != "" && controllerutil.ContainsFinalizer(o, orcav1.FinalizerCompletion)
+}
 
 // coalesce enqueues the Task of a Pod after a delay: every change of the Task's
 // Pods within that delay is looked at in one reconcile, and written in one status
