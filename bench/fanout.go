@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/dispatcher"
 )
 
 // fanoutNS holds the Tasks that one ignition starts.
@@ -139,6 +142,11 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 			wait = c.profileAPIServer(ctx, filepath.Join(profileDir, "apiserver-fanout-orca.pprof"), 2)
 		}
 		res, err := fanOrca(ctx, obs, o, n, "fan-"+phase)
+		if err == nil {
+			// The watcher writes the Tasks' state after the Pods, within its
+			// budget: let it finish before the next side runs.
+			err = fanStatusWritten(ctx, c, o, "fan-"+phase)
+		}
 		return res, errors.Join(err, wait())
 	})
 	if err != nil {
@@ -196,6 +204,54 @@ func jobsSettled(ctx context.Context, c *cluster, ns string, n int) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d Jobs in %s have a status", done, n, ns)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// fanStatusWritten waits until the status of every Task of the fan-out lists
+// the Pod that the ignition id started as active. With the watcher in its own
+// process it waits on the watcher's metrics (its task status controller idle),
+// which costs the API server nothing, and checks the Tasks once.
+func fanStatusWritten(ctx context.Context, c *cluster, o *orca, id string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for idle := 0; o.watcher != nil && idle < 3; {
+		// Idle three times in a row, 200 ms apart: a Task waiting for its
+		// status interval is in no queue metric.
+		idle++
+		if o.metric(o.watcher, `workqueue_depth{controller="orca-task-status"`) > 0 ||
+			o.metric(o.watcher, `controller_runtime_active_workers{controller="orca-task-status"`) > 0 {
+			idle = 0
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	for {
+		var tasks orcav1.TaskList
+		if err := c.cl.List(ctx, &tasks, client.InNamespace(fanoutNS)); err != nil {
+			return err
+		}
+		left := 0
+		for _, t := range tasks.Items {
+			if !slices.Contains(t.Status.Active, dispatcher.PodName(t.Name, "bench", id)) {
+				left++
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d fan-out Tasks do not show their Pod active", left, len(tasks.Items))
 		}
 		select {
 		case <-ctx.Done():

@@ -242,7 +242,8 @@ func (o *orca) dispatcherHeap() float64 {
 }
 
 // metric returns the sum of the samples of a metric of the process p (0 when
-// it has none, or its endpoint does not answer yet).
+// it has none, or its endpoint does not answer yet). name may end within the
+// labels (`name{label="value"`) to select samples.
 func (o *orca) metric(p *proc, name string) float64 {
 	resp, err := http.Get("http://" + p.metrics + "/metrics")
 	if err != nil {
@@ -255,7 +256,7 @@ func (o *orca) metric(p *proc, name string) float64 {
 	for sc.Scan() {
 		line := sc.Text()
 		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+		if !ok || (!strings.HasSuffix(name, `"`) && rest != "" && rest[0] != ' ' && rest[0] != '{') {
 			continue
 		}
 		fields := strings.Fields(line)

@@ -134,7 +134,7 @@ func AllServices(o app.Options) app.Setup {
 		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces}); err != nil {
 			return fmt.Errorf("dispatcher: %w", err)
 		}
-		if err := watcher.Setup(ctx, mgr, b, watcher.Options{}); err != nil {
+		if err := watcher.Setup(ctx, mgr, b, watcher.Options{StatusWritesPerSecond: o.TaskStatusQPS}); err != nil {
 			return fmt.Errorf("watcher: %w", err)
 		}
 		if err := actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces}); err != nil {

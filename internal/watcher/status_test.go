@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -192,7 +193,8 @@ func TestTaskStatus(t *testing.T) {
 				writes++
 				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 			}}, objs...)
-			r := &taskReconciler{client: c, reader: c, ledger: l, recorder: events.NewFakeRecorder(100), now: func() time.Time { return now }, interval: time.Second}
+			r := &taskReconciler{client: c, reader: c, ledger: l, recorder: events.NewFakeRecorder(100), now: func() time.Time { return now }, interval: time.Second,
+				budget: flowcontrol.NewFakeAlwaysRateLimiter()}
 			res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: theTask})
 			require.NoError(t, err)
 			assert.Equal(t, tt.requeue, res.RequeueAfter)
@@ -242,7 +244,8 @@ func TestTaskMissingFromTheCacheIsReadFromTheAPIServer(t *testing.T) {
 	l.set(theTask, pod.UID, published)
 	r := &taskReconciler{client: interceptor.NewClient(cache, interceptor.Funcs{
 		SubResource: func(_ client.WithWatch, sub string) client.SubResourceClient { return server.SubResource(sub) },
-	}), reader: server, ledger: l, recorder: events.NewFakeRecorder(10), now: func() time.Time { return now }}
+	}), reader: server, ledger: l, recorder: events.NewFakeRecorder(10), now: func() time.Time { return now },
+		budget: flowcontrol.NewFakeAlwaysRateLimiter()}
 	_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: theTask})
 	require.NoError(t, err)
 	var got orcav1.Task
@@ -268,4 +271,39 @@ func TestReleaseRemovesOnlyTheFinalizerWhereverItIs(t *testing.T) {
 			got.Finalizers)
 		assert.True(t, r.ledger.has(theTask, cached.UID, released))
 	}
+}
+
+// spent is a budget with no token left: Wait runs during before it returns.
+type spent struct {
+	flowcontrol.RateLimiter
+	during func()
+	waits  int
+}
+
+func (b *spent) TryAccept() bool { return false }
+
+func (b *spent) Wait(context.Context) error {
+	b.waits++
+	b.during()
+	return nil
+}
+
+func TestAWriteThatWaitedForTheBudgetCarriesWhatChangedMeanwhile(t *testing.T) {
+	a := testPod("a", time.Time{}, 0)
+	c := newFake(nil, testTask(orcav1.TaskStatus{State: orcav1.TaskPending, ObservedGeneration: 1}), a)
+	writes := 0
+	c = interceptor.NewClient(c, interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+		writes++
+		return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+	}})
+	budget := &spent{during: func() { require.NoError(t, c.Create(t.Context(), testPod("b", time.Time{}, 0))) }}
+	r := &taskReconciler{client: c, reader: c, ledger: newLedger(), recorder: events.NewFakeRecorder(10),
+		now: func() time.Time { return now }, budget: budget}
+	_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: theTask})
+	require.NoError(t, err)
+	assert.Equal(t, 1, budget.waits)
+	assert.Equal(t, 1, writes)
+	var got orcav1.Task
+	require.NoError(t, c.Get(t.Context(), theTask, &got))
+	assert.Equal(t, []string{"a", "b"}, got.Status.Active)
 }

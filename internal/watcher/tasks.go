@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/flowcontrol"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
@@ -22,7 +24,9 @@ import (
 // taskReconciler keeps a Task's status a view of its Pods: its state and active
 // Pods, and the runs of its ended Pods, which it counts once and then lets go
 // (removes their finalizer). It runs at most once per interval per Task (see
-// coalesce), so one status write covers every change of its Pods in that time.
+// coalesce), so one status write covers every change of its Pods in that time,
+// and the status writes of all Tasks share a budget (writes a second), so that
+// they never crowd out the creates of Pods.
 type taskReconciler struct {
 	client   client.Client
 	reader   client.Reader // uncached
@@ -30,6 +34,7 @@ type taskReconciler struct {
 	recorder recorder.EventRecorder
 	now      func() time.Time
 	interval time.Duration
+	budget   flowcontrol.RateLimiter
 }
 
 // taskPods is what the Task's Pods say, sorted out.
@@ -44,51 +49,53 @@ type taskPods struct {
 	foreign []*corev1.Pod
 }
 
-func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	var task orcav1.Task
-	err := r.client.Get(ctx, req.NamespacedName, &task)
-	if apierrors.IsNotFound(err) {
-		// A Task applied a moment ago may not be in the cache yet: only the API
-		// server says that it is gone.
-		err = r.reader.Get(ctx, req.NamespacedName, &task)
-	}
-	if err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, err
-	}
-	gone := err != nil
-	var list corev1.PodList
-	// The cache's own objects, not copies: they are only read.
-	if err := r.client.List(ctx, &list, client.InNamespace(req.Namespace), client.MatchingFields{indexTask: req.Name},
-		client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, err
-	}
-	pods := r.sort(req.NamespacedName, &task, gone, list.Items)
-	if err := r.release(ctx, req.NamespacedName, pods.foreign...); err != nil || gone {
-		return ctrl.Result{}, err
-	}
+// view is a Task and what its Pods say, once the runs it counted are let go.
+type view struct {
+	task orcav1.Task
+	gone bool
+	pods taskPods
+	// fresh are the runs to count, oldest first.
+	fresh []endedRun
+}
 
-	// A run in the history was counted (by an earlier write whose Pods were not
-	// all let go): let it go now, before a write pushes it out of the history.
-	var fresh []endedRun
-	var done []*corev1.Pod
-	for _, run := range pods.ended {
-		if counted(&task.Status, run.pod.Name) {
-			done = append(done, run.pod)
-		} else {
-			fresh = append(fresh, run)
+// next returns the status that counts the next runs of v (at most historySize),
+// and those runs.
+func (v *view) next() (orcav1.TaskStatus, []endedRun) {
+	batch := v.fresh[:min(len(v.fresh), historySize)]
+	return nextStatus(v.task.Status, v.task.Generation, v.pods.active, batch), batch
+}
+
+func (v *view) inStep() bool {
+	next, _ := v.next()
+	return equality.Semantic.DeepEqual(next, v.task.Status)
+}
+
+func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	v, err := r.look(ctx, req.NamespacedName)
+	if err != nil || v.gone || v.inStep() {
+		return ctrl.Result{}, err
+	}
+	if !r.budget.TryAccept() {
+		// Over budget: wait for a write, then look again, so that what changed
+		// meanwhile goes into the same write.
+		if err := r.budget.Wait(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
+		if v, err = r.look(ctx, req.NamespacedName); err != nil || v.gone {
+			return ctrl.Result{}, err
 		}
 	}
-	if err := r.release(ctx, req.NamespacedName, done...); err != nil {
-		return ctrl.Result{}, err
-	}
-	for {
-		batch := fresh[:min(len(fresh), historySize)]
-		fresh = fresh[len(batch):]
-		next := nextStatus(task.Status, task.Generation, pods.active, batch)
-		if equality.Semantic.DeepEqual(next, task.Status) {
+	for first := true; ; first = false {
+		next, batch := v.next()
+		if equality.Semantic.DeepEqual(next, v.task.Status) {
 			return ctrl.Result{}, nil
 		}
-		if err := r.write(ctx, &task, next); err != nil {
+		if !first {
+			if err := r.budget.Wait(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		if err := r.write(ctx, &v.task, next); err != nil {
 			if apierrors.IsConflict(err) {
 				// The cache is behind our last write, or another writer wrote: look
 				// again once it caught up.
@@ -96,21 +103,56 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 			}
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
-		var counted []*corev1.Pod
+		counted := make([]*corev1.Pod, 0, len(batch))
 		for _, run := range batch {
 			counted = append(counted, run.pod)
 			if !run.c.Succeeded {
-				r.recorder.Eventf(&task, run.pod, corev1.EventTypeWarning, "RunFailed", "Run",
+				r.recorder.Eventf(&v.task, run.pod, corev1.EventTypeWarning, "RunFailed", "Run",
 					"pod %s failed: %s (exit code %d)", run.pod.Name, run.c.Reason, run.c.ExitCode)
 			}
 		}
 		if err := r.release(ctx, req.NamespacedName, counted...); err != nil {
 			return ctrl.Result{}, err
 		}
-		if len(fresh) == 0 {
-			return ctrl.Result{}, nil
+		v.fresh = v.fresh[len(batch):]
+	}
+}
+
+// look reads the Task and its Pods from the cache, and lets go the ended Pods
+// whose runs are not to be counted (another Task's) or were counted already.
+func (r *taskReconciler) look(ctx context.Context, key types.NamespacedName) (*view, error) {
+	v := &view{}
+	err := r.client.Get(ctx, key, &v.task)
+	if apierrors.IsNotFound(err) {
+		// A Task applied a moment ago may not be in the cache yet: only the API
+		// server says that it is gone.
+		err = r.reader.Get(ctx, key, &v.task)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	v.gone = err != nil
+	var list corev1.PodList
+	// The cache's own objects, not copies: they are only read.
+	if err := r.client.List(ctx, &list, client.InNamespace(key.Namespace), client.MatchingFields{indexTask: key.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	v.pods = r.sort(key, &v.task, v.gone, list.Items)
+	// A run in the history was counted (by an earlier write whose Pods were not
+	// all let go): let it go now, before a write pushes it out of the history.
+	done := v.pods.foreign
+	for _, run := range v.pods.ended {
+		if counted(&v.task.Status, run.pod.Name) {
+			done = append(done, run.pod)
+		} else {
+			v.fresh = append(v.fresh, run)
 		}
 	}
+	if err := r.release(ctx, key, done...); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // sort sorts the Pods of the Task named key out; task is that Task unless gone.
@@ -157,18 +199,33 @@ func (r *taskReconciler) write(ctx context.Context, task *orcav1.Task, next orca
 	return nil
 }
 
+// releaseParallelism is how many Pods one reconcile lets go at once.
+const releaseParallelism = 8
+
 // release removes the completion finalizer of pods: their completion events are
 // stored and their runs counted (or not to be counted).
 func (r *taskReconciler) release(ctx context.Context, task types.NamespacedName, pods ...*corev1.Pod) error {
-	var errs []error
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, releaseParallelism)
+	)
 	for _, p := range pods {
-		err := r.removeFinalizer(ctx, p)
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			errs = append(errs, fmt.Errorf("remove finalizer of pod %s/%s: %w", p.Namespace, p.Name, err))
-			continue
-		}
-		r.ledger.set(task, p.UID, released)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := r.removeFinalizer(ctx, p)
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("remove finalizer of pod %s/%s: %w", p.Namespace, p.Name, err))
+				mu.Unlock()
+				return
+			}
+			r.ledger.set(task, p.UID, released)
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -44,8 +45,13 @@ func taskIndex(obj client.Object) []string {
 	return []string{taskKey(pod).Name}
 }
 
-// DefaultStatusInterval is how often at most a Task's status is written.
-const DefaultStatusInterval = 250 * time.Millisecond
+// Defaults of Options.
+const (
+	// DefaultStatusInterval is how often at most a Task's status is written.
+	DefaultStatusInterval = 250 * time.Millisecond
+	// DefaultStatusWritesPerSecond is the budget of Task status writes.
+	DefaultStatusWritesPerSecond = 50
+)
 
 // Options configure the watcher.
 type Options struct {
@@ -57,8 +63,15 @@ type Options struct {
 	// StatusInterval is the least time between two looks at one Task's Pods, and
 	// so between two writes of its status; default DefaultStatusInterval.
 	StatusInterval time.Duration
-	// StatusConcurrency is the number of Task statuses written at once; default 4.
+	// StatusConcurrency is the number of Tasks looked at at once; default 4.
 	StatusConcurrency int
+	// StatusWritesPerSecond is how many Task status writes the watcher makes a
+	// second at most, all Tasks together, with bursts of a fifth of it: a Task
+	// status write costs the API server about twice a Pod create, and the budget
+	// keeps a burst of them (a fan-out that starts 500 Tasks) from slowing the
+	// creates. Changes that wait for the budget are coalesced. Default
+	// DefaultStatusWritesPerSecond; negative means no limit.
+	StatusWritesPerSecond float64
 }
 
 // Setup adds the watcher's two controllers to the manager: the one that
@@ -77,6 +90,13 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if o.StatusConcurrency <= 0 {
 		o.StatusConcurrency = 4
 	}
+	if o.StatusWritesPerSecond == 0 {
+		o.StatusWritesPerSecond = DefaultStatusWritesPerSecond
+	}
+	budget := flowcontrol.NewFakeAlwaysRateLimiter()
+	if o.StatusWritesPerSecond > 0 {
+		budget = flowcontrol.NewTokenBucketRateLimiter(float32(o.StatusWritesPerSecond), max(1, int(o.StatusWritesPerSecond/5)))
+	}
 	err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, indexTask, taskIndex)
 	if err != nil {
 		return fmt.Errorf("index pods by task: %w", err)
@@ -93,7 +113,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		return fmt.Errorf("pod completion controller: %w", err)
 	}
 	tasks := &taskReconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), ledger: l, now: o.Now, interval: o.StatusInterval,
-		recorder: mgr.GetEventRecorder("orca-watcher")}
+		recorder: mgr.GetEventRecorder("orca-watcher"), budget: budget}
 	later := coalesce{after: o.StatusInterval}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("orca-task-status").
