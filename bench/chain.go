@@ -95,6 +95,9 @@ func chainCase(ctx context.Context, c *cluster, obs *observer, o *orca, l *loops
 		if err := obs.settled(ctx, ns, time.Minute); err != nil {
 			return err
 		}
+		if err := o.statusIdle(ctx, time.Minute); err != nil {
+			return err
+		}
 		if err := wait(); err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ func main() {
 	flag.StringVar(&cfg.out, "out", filepath.Join(testenv.RepoRoot(), "bench", "results.json"), "JSON results file")
 	flag.StringVar(&cfg.markdown, "markdown", "", "also write the table as Markdown to this file")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process (with the in-process services) here")
-	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of kube-apiserver during case 5 (and Orca's fan-out) here")
+	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of kube-apiserver during the costs, case 5 and Orca's fan-out here")
 	flag.BoolVar(&cfg.floorShape, "floor-orca-pod", false, "the floor creates Pods shaped like Orca's (labels, annotations, env, owner, finalizer) instead of the bare template")
 	flag.BoolVar(&cfg.trace, "trace", false, "consume Orca's task events too, to time that step of the hop (adds a consumer)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the folder of logs (services, kube-controller-manager)")
@@ -179,7 +179,7 @@ func run(ctx context.Context, cfg settings) (err error) {
 
 	if cfg.runs("costs") {
 		step("costs: %d requests of each kind a run makes", cfg.costs)
-		if err := costCase(ctx, c, cfg.costs, rep); err != nil {
+		if err := costCase(ctx, c, cfg.costs, cfg.profileDir, rep); err != nil {
 			return err
 		}
 	}

@@ -122,26 +122,28 @@ func drain(ch <-chan seen) {
 	}
 }
 
-// unreported returns the number of Pods of ns that keep Orca's completion
-// finalizer: Orca has work left for them.
+// unreported returns the number of Pods of ns that ended and keep Orca's
+// completion finalizer: Orca has work left for them.
 func (o *observer) unreported(ns string) int {
 	objs, _ := o.store.ByIndex(cache.NamespaceIndex, ns)
 	n := 0
 	for _, obj := range objs {
-		if pod, ok := obj.(*corev1.Pod); ok && slices.Contains(pod.Finalizers, orcav1.FinalizerCompletion) {
+		pod, ok := obj.(*corev1.Pod)
+		if ok && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed) &&
+			slices.Contains(pod.Finalizers, orcav1.FinalizerCompletion) {
 			n++
 		}
 	}
 	return n
 }
 
-// settled waits until Orca let go every Pod of ns (at most timeout): the work a
-// case left behind must not slow the next one.
+// settled waits until Orca let go every Pod of ns that ended (at most timeout):
+// the work a case left behind must not slow the next one.
 func (o *observer) settled(ctx context.Context, ns string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for n := o.unreported(ns); n > 0; n = o.unreported(ns) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d pods of %s keep the completion finalizer after %v", n, ns, timeout)
+			return fmt.Errorf("%d pods of %s ended and keep the completion finalizer after %v", n, ns, timeout)
 		}
 		select {
 		case <-ctx.Done():

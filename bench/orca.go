@@ -286,3 +286,28 @@ func (o *orca) stop() {
 	}
 	o.nats.Shutdown()
 }
+
+// statusIdle waits until the watcher's task status controller has had nothing
+// to do three times in a row, 200 ms apart (a Task waiting for its status
+// interval is in no queue metric), or until timeout. It reads the watcher
+// process's metrics, which costs the API server nothing; with the watcher in
+// this process it returns at once.
+func (o *orca) statusIdle(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for idle := 0; o.watcher != nil && idle < 3; {
+		idle++
+		if o.metric(o.watcher, `workqueue_depth{controller="orca-task-status"`) > 0 ||
+			o.metric(o.watcher, `controller_runtime_active_workers{controller="orca-task-status"`) > 0 {
+			idle = 0
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the watcher's task status controller is busy after %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}

@@ -211,6 +211,7 @@ func (s *susSide) step(ctx context.Context, rate float64, d time.Duration, prefi
 // did not.
 type susRamp struct {
 	obs        *observer
+	o          *orca
 	side       *susSide
 	best, fail *susStep
 	steps      int
@@ -233,6 +234,9 @@ func (r *susRamp) run(ctx context.Context, rate float64, d time.Duration) error 
 		// Let what the runs left behind (Orca's coalesced status writes and
 		// finalizer patches, a backlog) end before the next step.
 		if err := r.obs.settled(ctx, r.side.ns, time.Minute); err != nil {
+			return err
+		}
+		if err := r.o.statusIdle(ctx, time.Minute); err != nil {
 			return err
 		}
 		time.Sleep(time.Second)
@@ -273,7 +277,7 @@ func sustainedCase(ctx context.Context, c *cluster, obs *observer, o *orca, from
 	if err != nil {
 		return err
 	}
-	orcaRamp, floorRamp := &susRamp{obs: obs, side: orcaSide}, &susRamp{obs: obs, side: floorSide}
+	orcaRamp, floorRamp := &susRamp{obs: obs, o: o, side: orcaSide}, &susRamp{obs: obs, o: o, side: floorSide}
 	var orcaAPI, floorAPI apiCounts = apiCounts{}, apiCounts{}
 	var orcaCPU, floorCPU cpuTimes = cpuTimes{}, cpuTimes{}
 	orcaRuns, floorRuns := 0, 0
@@ -368,7 +372,7 @@ func sustainedCase(ctx context.Context, c *cluster, obs *observer, o *orca, from
 	}
 	// The same side: one goroutine records the runs of the namespace.
 	orcaSide.name = "Orca, 2 dispatchers"
-	two := &susRamp{obs: obs, side: orcaSide}
+	two := &susRamp{obs: obs, o: o, side: orcaSide}
 	for rate := orcaRamp.best.rate / susGrowth / susGrowth; two.alive(); rate *= susGrowth {
 		if err := two.run(ctx, rate, d); err != nil {
 			return err

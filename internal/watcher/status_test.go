@@ -186,12 +186,12 @@ func TestTaskStatus(t *testing.T) {
 				}
 			}
 			writes := 0
-			c := newFake(&interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			c := newFake(&interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 				if tt.conflict {
 					return apierrors.NewConflict(schema.GroupResource{Resource: "tasks"}, obj.GetName(), fmt.Errorf("stale"))
 				}
 				writes++
-				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+				return c.SubResource(sub).Update(ctx, obj, opts...)
 			}}, objs...)
 			r := &taskReconciler{client: c, reader: c, ledger: l, recorder: events.NewFakeRecorder(100), now: func() time.Time { return now }, interval: time.Second,
 				budget: flowcontrol.NewFakeAlwaysRateLimiter()}
@@ -257,7 +257,7 @@ func TestTaskMissingFromTheCacheIsReadFromTheAPIServer(t *testing.T) {
 func TestReleaseRemovesOnlyTheFinalizerWhereverItIs(t *testing.T) {
 	for _, finalizers := range [][]string{
 		{orcav1.FinalizerCompletion},
-		{"example.com/other", orcav1.FinalizerCompletion}, // the cache's copy is behind: the JSON patch's test fails
+		{"example.com/other", orcav1.FinalizerCompletion}, // the cache's copy is behind
 	} {
 		cached := testPod("a", now, 0)
 		onServer := cached.DeepCopy()
@@ -292,9 +292,9 @@ func TestAWriteThatWaitedForTheBudgetCarriesWhatChangedMeanwhile(t *testing.T) {
 	a := testPod("a", time.Time{}, 0)
 	c := newFake(nil, testTask(orcav1.TaskStatus{State: orcav1.TaskPending, ObservedGeneration: 1}), a)
 	writes := 0
-	c = interceptor.NewClient(c, interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	c = interceptor.NewClient(c, interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 		writes++
-		return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		return c.SubResource(sub).Update(ctx, obj, opts...)
 	}})
 	budget := &spent{during: func() { require.NoError(t, c.Create(t.Context(), testPod("b", time.Time{}, 0))) }}
 	r := &taskReconciler{client: c, reader: c, ledger: newLedger(), recorder: events.NewFakeRecorder(10),

@@ -187,13 +187,15 @@ func (r *taskReconciler) sort(key types.NamespacedName, task *orcav1.Task, gone 
 	return out
 }
 
-// write makes next the status of task with one patch. A write from a stale
-// cache meets a conflict (the patch carries the resourceVersion), so a run is
-// never counted on top of a status that already has it.
+// write makes next the status of task with one update of the status
+// subresource, with the resourceVersion it was read with: a write from a stale
+// cache meets a conflict, so a run is never counted on top of a status that
+// already has it. (An update costs the API server less than a merge patch of
+// the status: it applies a patch to the whole object as JSON, then does all
+// that an update does.)
 func (r *taskReconciler) write(ctx context.Context, task *orcav1.Task, next orcav1.TaskStatus) error {
-	patch := client.MergeFromWithOptions(task.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	task.Status = next
-	if err := r.client.Status().Patch(ctx, task, patch); err != nil {
+	if err := r.client.Status().Update(ctx, task); err != nil {
 		return fmt.Errorf("write status of task %s/%s: %w", task.Namespace, task.Name, err)
 	}
 	return nil
@@ -230,20 +232,10 @@ func (r *taskReconciler) release(ctx context.Context, task types.NamespacedName,
 }
 
 // removeFinalizer removes the completion finalizer from the Pod p (the cache's
-// copy), and only from that Pod (its uid). A JSON patch that tests the
-// finalizer where the cache has it costs the API server less than a strategic
-// merge patch; when that fails (the cache was behind, and a test failed), the
-// strategic merge patch removes it wherever it is.
+// copy): a strategic merge patch that removes that finalizer wherever it is in
+// the list, from only that Pod (its uid), and is harmless when it is gone.
 func (r *taskReconciler) removeFinalizer(ctx context.Context, p *corev1.Pod) error {
 	target := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}} // p is the cache's
-	i := slices.Index(p.Finalizers, orcav1.FinalizerCompletion)
-	at := fmt.Sprintf("/metadata/finalizers/%d", i)
-	jsonPatch := fmt.Sprintf(`[{"op":"test","path":"/metadata/uid","value":%q},{"op":"test","path":%q,"value":%q},{"op":"remove","path":%q}]`,
-		p.UID, at, orcav1.FinalizerCompletion, at)
-	err := r.client.Patch(ctx, target, client.RawPatch(types.JSONPatchType, []byte(jsonPatch)))
-	if err == nil || apierrors.IsNotFound(err) {
-		return err
-	}
 	smp := fmt.Sprintf(`{"metadata":{"uid":%q,"$deleteFromPrimitiveList/finalizers":[%q]}}`, p.UID, orcav1.FinalizerCompletion)
 	return r.client.Patch(ctx, target, client.RawPatch(types.StrategicMergePatchType, []byte(smp)))
 }
