@@ -32,7 +32,8 @@ type podReconciler struct {
 
 func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var pod corev1.Pod
-	if err := r.client.Get(ctx, req.NamespacedName, &pod); err != nil {
+	// The cache's own object, not a copy: it is only read.
+	if err := r.client.Get(ctx, req.NamespacedName, &pod, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !controllerutil.ContainsFinalizer(&pod, orcav1.FinalizerCompletion) {
