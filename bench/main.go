@@ -41,6 +41,8 @@ type settings struct {
 	cronSamples, costs          int
 	scaleTasks, scaleIgnitors   int
 	services                    string
+	watcherFlags                string
+	dispatcherFlags             string
 	susFrom                     float64
 	susSeconds                  time.Duration
 	skip                        []string
@@ -65,6 +67,8 @@ func main() {
 	flag.IntVar(&cfg.scaleTasks, "scale-tasks", 10000, "Tasks in the cluster in case 6")
 	flag.IntVar(&cfg.scaleIgnitors, "scale-ignitors", 1000, "Ignitors added in case 6")
 	flag.StringVar(&cfg.services, "services", "process", "run the dispatcher and the watcher as processes of their own (process) or in the bench (inproc)")
+	flag.StringVar(&cfg.watcherFlags, "watcher-flags", "", "extra flags of the watcher process, space-separated (e.g. --task-status-qps=100)")
+	flag.StringVar(&cfg.dispatcherFlags, "dispatcher-flags", "", "extra flags of the dispatcher processes, space-separated")
 	flag.Float64Var(&cfg.susFrom, "sustained-from", 10, "lowest rate of case 7, in runs a second")
 	flag.DurationVar(&cfg.susSeconds, "sustained-step", 3*time.Second, "how long case 7 starts runs at each rate")
 	skip := flag.String("skip", "", "cases to skip, comma-separated: costs,chain,ignition,fanout,schedule,scale,sustained (the hop always runs)")
@@ -157,7 +161,8 @@ func run(ctx context.Context, cfg settings) (err error) {
 		return err
 	}
 	step("starting nats-server and Orca (dispatcher and watcher: %s)", cfg.services)
-	o, err := startOrca(ctx, c, cfg.services == "process")
+	o, err := startOrca(ctx, c, cfg.services == "process", map[string][]string{
+		"watcher": strings.Fields(cfg.watcherFlags), "dispatcher": strings.Fields(cfg.dispatcherFlags)})
 	if err != nil {
 		return err
 	}

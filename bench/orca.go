@@ -40,6 +40,8 @@ type orca struct {
 	dispatchers []*proc
 	watcher     *proc
 	wrap        map[string]func(http.RoundTripper) http.RoundTripper
+	// flags are extra flags of the service processes, by name.
+	flags map[string][]string
 }
 
 // proc is a service running as its own process.
@@ -52,12 +54,12 @@ type proc struct {
 
 // startOrca starts the services; with processes, the dispatcher and the watcher
 // run as the binaries built from ./cmd.
-func startOrca(ctx context.Context, c *cluster, processes bool) (*orca, error) {
+func startOrca(ctx context.Context, c *cluster, processes bool, flags map[string][]string) (*orca, error) {
 	srv, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(c.tmp, "nats")})
 	if err != nil {
 		return nil, err
 	}
-	o := &orca{c: c, nats: srv, bin: filepath.Join(c.tmp, "bin")}
+	o := &orca{c: c, nats: srv, bin: filepath.Join(c.tmp, "bin"), flags: flags}
 	if o.bus, err = bus.Connect(ctx, bus.Options{URLs: []string{srv.URL()}, Name: "bench"}); err != nil {
 		o.stop()
 		return nil, err
@@ -140,7 +142,8 @@ func (o *orca) startService(ctx context.Context, c *cluster, name string, setup 
 	return nil
 }
 
-// startProcess starts the binary of the named service, logging to its own file.
+// startProcess starts the binary of the named service, logging to its own file,
+// with the extra flags of serviceFlags.
 func (o *orca) startProcess(name string) (*proc, error) {
 	logf, err := os.Create(filepath.Join(o.c.tmp, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano())))
 	if err != nil {
@@ -152,8 +155,9 @@ func (o *orca) startProcess(name string) (*proc, error) {
 	}
 	p := &proc{name: name, metrics: l.Addr().String(), done: make(chan error, 1)}
 	_ = l.Close()
-	p.cmd = exec.Command(filepath.Join(o.bin, name), "--kubeconfig="+o.c.env.KubeconfigPath, "--nats-url="+o.nats.URL(),
-		"--metrics-bind-address="+p.metrics, "--health-probe-bind-address=0")
+	args := []string{"--kubeconfig=" + o.c.env.KubeconfigPath, "--nats-url=" + o.nats.URL(),
+		"--metrics-bind-address=" + p.metrics, "--health-probe-bind-address=0"}
+	p.cmd = exec.Command(filepath.Join(o.bin, name), append(args, o.flags[name]...)...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {

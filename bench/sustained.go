@@ -214,30 +214,30 @@ type susRamp struct {
 	o          *orca
 	side       *susSide
 	best, fail *susStep
-	steps      int
 }
 
 func (r *susRamp) alive() bool { return r.fail == nil }
 
 // run runs one step of the ramp at rate and records how it went. A rate that
 // did not hold is tried once more: one slow moment of a shared machine should
-// not end a ramp.
-func (r *susRamp) run(ctx context.Context, rate float64, d time.Duration) error {
+// not end a ramp. It returns the number of runs it started.
+func (r *susRamp) run(ctx context.Context, rate float64, d time.Duration) (int, error) {
 	var st susStep
+	runs := 0
 	for try := 0; try < 2 && !st.held(); try++ {
-		r.steps++
 		var err error
 		if st, err = r.side.step(ctx, rate, d, fmt.Sprintf("%s-%d", r.side.ns, time.Now().UnixNano())); err != nil {
-			return err
+			return runs, err
 		}
+		runs += st.n
 		fmt.Fprintf(stderr, "  sustained, %s: %v\n", r.side.name, st)
 		// Let what the runs left behind (Orca's coalesced status writes and
 		// finalizer patches, a backlog) end before the next step.
 		if err := r.obs.settled(ctx, r.side.ns, time.Minute); err != nil {
-			return err
+			return runs, err
 		}
 		if err := r.o.statusIdle(ctx, time.Minute); err != nil {
-			return err
+			return runs, err
 		}
 		time.Sleep(time.Second)
 	}
@@ -247,7 +247,7 @@ func (r *susRamp) run(ctx context.Context, rate float64, d time.Duration) error 
 	case !st.held() && (r.fail == nil || rate < r.fail.rate):
 		r.fail = &st
 	}
-	return nil
+	return runs, nil
 }
 
 // bisect runs one more step between the highest rate that held and the first
@@ -256,7 +256,8 @@ func (r *susRamp) bisect(ctx context.Context, d time.Duration) error {
 	if r.best == nil || r.fail == nil {
 		return nil
 	}
-	return r.run(ctx, math.Sqrt(r.best.rate*r.fail.rate), d)
+	_, err := r.run(ctx, math.Sqrt(r.best.rate*r.fail.rate), d)
+	return err
 }
 
 func (r *susRamp) rate() stat {
@@ -288,7 +289,8 @@ func sustainedCase(ctx context.Context, c *cluster, obs *observer, o *orca, from
 			return err
 		}
 		cpu0 := cpu()
-		if err := ramp.run(ctx, rate, d); err != nil {
+		n, err := ramp.run(ctx, rate, d)
+		if err != nil {
 			return err
 		}
 		cpu1 := cpu()
@@ -300,7 +302,7 @@ func sustainedCase(ctx context.Context, c *cluster, obs *observer, o *orca, from
 		for k, v := range cpu1.since(cpu0) {
 			used[k] += v
 		}
-		*runs += int(math.Ceil(rate * d.Seconds()))
+		*runs += n
 		return nil
 	}
 	// Warm up both sides at the lowest rate, uncounted.
@@ -374,7 +376,7 @@ func sustainedCase(ctx context.Context, c *cluster, obs *observer, o *orca, from
 	orcaSide.name = "Orca, 2 dispatchers"
 	two := &susRamp{obs: obs, o: o, side: orcaSide}
 	for rate := orcaRamp.best.rate / susGrowth / susGrowth; two.alive(); rate *= susGrowth {
-		if err := two.run(ctx, rate, d); err != nil {
+		if _, err := two.run(ctx, rate, d); err != nil {
 			return err
 		}
 	}
