@@ -8,6 +8,8 @@ CONTROLLER_GEN := $(GO) tool controller-gen
 export ORCA_CACHE_DIR ?= $(HOME)/.cache/orca
 GO_TEST_FLAGS ?=
 BENCH_FLAGS ?=
+CHAOS_FLAGS ?=
+FUZZTIME ?= 1m
 RUN_FLAGS ?=
 SERVICES := scheduler dispatcher watcher actions
 
@@ -20,13 +22,14 @@ generate: ## Generate the deepcopy code of the CRD types (controller-gen).
 	$(CONTROLLER_GEN) object paths=./internal/api/...
 
 .PHONY: manifests
-manifests: ## Generate the CRD YAML under deploy/kustomize/crd (controller-gen).
+manifests: ## Generate the CRD YAML under deploy/kustomize/crd and the RBAC under deploy/kustomize/rbac (controller-gen).
 	rm -f $(CRD_DIR)/sirocco.cloud_*.yaml
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./internal/api/... output:crd:dir=$(CRD_DIR)
-	$(GO) run ./hack/crdnames $(CRD_DIR)/sirocco.cloud_tasks.yaml
+	$(GO) run ./hack/taskcrd $(CRD_DIR)/sirocco.cloud_tasks.yaml
 	for svc in $(SERVICES); do \
 		$(CONTROLLER_GEN) rbac:roleName=orca-$$svc paths=./internal/$$svc/... output:rbac:dir=deploy/kustomize/rbac/$$svc || exit 1; \
 	done
+	$(CONTROLLER_GEN) rbac:roleName=orca-leader-election paths=./internal/app/... output:rbac:dir=deploy/kustomize/rbac/leader-election
 
 .PHONY: build
 build: ## Build Orca's binaries into bin/.
@@ -44,7 +47,7 @@ images: ## Build the container image of the four services (one image; the comman
 # each start. With KUBECONFIG: that cluster (the CRDs are installed). ORCA_NATS_URL
 # picks a NATS server instead of the embedded one.
 .PHONY: run
-run: ## Run Orca with the examples applied: in a local sandbox cluster, or with KUBECONFIG set in that cluster (Ctrl-C stops it).
+run: ## Run Orca with the examples applied, and its web view: in a local sandbox cluster, or with KUBECONFIG set in that cluster (Ctrl-C stops it).
 	@$(GO) build -o bin/orca ./cmd/orca
 ifeq ($(KUBECONFIG),)
 	@KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
@@ -62,11 +65,32 @@ test: ## Run all tests against a real kube-apiserver and nats-server (builds the
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
 		$(GO) test -count=1 $(GO_TEST_FLAGS) ./...
 
+# The chaos suite is a test binary run directly, so that its figures are the last
+# line of output. CHAOS_FLAGS: -n (ignitions, default 1000), -seed, -duration,
+# -keep, ... (`go test ./test/chaos -args -h` lists them).
+.PHONY: chaos
+chaos: ## Run the chaos suite: the services as processes under faults, every run checked (CHAOS_FLAGS="-n=200 -seed=7").
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
+		dir="$$(mktemp -d)" && trap 'rm -rf "$$dir"' EXIT && \
+		$(GO) test -c -o "$$dir/chaos.test" ./test/chaos && \
+		ORCA_CHAOS=1 "$$dir/chaos.test" -test.run '^TestChaos$$' -test.v -test.timeout 60m $(CHAOS_FLAGS)
+
 .PHONY: bench
 bench: ## Run the benchmarks: the bus against core NATS, then Orca against a local control plane (./bench, about 8 minutes; BENCH_FLAGS=-quick for 3).
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/bus/
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" && export KUBEBUILDER_ASSETS && \
 		$(GO) run ./bench $(BENCH_FLAGS)
+
+# Every native fuzz target of the repository (func FuzzXxx in a _test.go file),
+# each fuzzed for FUZZTIME. `make test` runs their seed corpora (testdata/fuzz/).
+.PHONY: fuzz
+fuzz: ## Fuzz each fuzz target for FUZZTIME (default 1m); new crashers land in testdata/fuzz/.
+	@set -e; for file in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "== ./$$(dirname $$file) $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$file); \
+		done; \
+	done
 
 .PHONY: lint
 lint: ## go vet and gofmt.

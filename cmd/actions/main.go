@@ -12,9 +12,12 @@ import (
 )
 
 func main() {
+	var ao actions.Options
 	app.Main("actions", func(o app.Options) app.Setup {
 		return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-			return actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces})
+			ao.Namespaces = o.Namespaces
+			ao.Consumer.RetryFor = o.RetryFor
+			return actions.Setup(ctx, mgr, b, ao)
 		}
-	})
+	}, ao.BindFlags)
 }

@@ -14,7 +14,7 @@ import (
 func main() {
 	app.Main("dispatcher", func(o app.Options) app.Setup {
 		return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-			return dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces})
+			return dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}})
 		}
 	})
 }

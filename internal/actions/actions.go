@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=actions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=actions/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ConsumerName is the durable consumer that all actions services of the whole
@@ -37,12 +35,24 @@ const RecorderName = "orca-actions"
 type Options struct {
 	// Namespaces limits the service to these namespaces; empty means all.
 	Namespaces []string
-	// Concurrency is the number of events handled at once; default 16. The
-	// Actions of one event run concurrently.
+	// Concurrency is the number of task events the service holds at once, all
+	// namespaces together, running or waiting for their namespace's turn; default
+	// 1024. The Actions of one event run concurrently.
 	Concurrency int
-	// HTTPClient sends the webhooks; the default has no overall timeout (each
-	// attempt has the Action's).
-	HTTPClient *http.Client
+	// NamespaceConcurrency is the number of events of one namespace whose Actions
+	// run at once; default 4.
+	NamespaceConcurrency int
+	// NamespaceQueue is the number of events of one namespace that wait for a
+	// turn; default 32. Further events of that namespace stay in the stream and
+	// come again after a backoff, so that they never take the place of another
+	// namespace's events.
+	NamespaceQueue int
+	// Egress says which addresses webhooks may connect to.
+	Egress EgressOptions
+	// NATSSubjects are the subjects nats Actions may publish to: NATS subject
+	// patterns (* and >) in which {namespace} stands for the Action's namespace.
+	// Empty means any subject but Orca's own.
+	NATSSubjects []string
 	// RetryBackoff is the first wait between webhook attempts; it doubles after
 	// each one, up to 30s. Default 500ms.
 	RetryBackoff time.Duration
@@ -60,6 +70,8 @@ type service struct {
 	client   client.Client
 	recorder recorder.EventRecorder
 	plugins  *registry
+	lanes    *lanes
+	ledger   *bus.Ledger
 	opts     Options
 	log      *slog.Logger
 }
@@ -68,10 +80,13 @@ type service struct {
 // events once the cache has synced. It needs no leader election.
 func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) error {
 	if o.Concurrency <= 0 {
-		o.Concurrency = 16
+		o.Concurrency = 1024
 	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	if o.NamespaceConcurrency <= 0 {
+		o.NamespaceConcurrency = 4
+	}
+	if o.NamespaceQueue <= 0 {
+		o.NamespaceQueue = 32
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 500 * time.Millisecond
@@ -86,32 +101,43 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		}
 	}
 	log := o.Logger.With("component", "actions")
+	// Orca's own services are no place for a webhook: the NATS servers and the
+	// API server join the denied addresses.
+	o.Egress.OwnHosts = append(append(o.Egress.OwnHosts, b.ServerURLs()...), mgr.GetConfig().Host)
 	s := &service{
 		cache:    mgr.GetClient(),
 		api:      mgr.GetAPIReader(),
 		client:   mgr.GetClient(),
 		recorder: mgr.GetEventRecorder(RecorderName),
+		lanes:    newLanes(o.NamespaceConcurrency, o.NamespaceQueue),
+		ledger:   b.Ledger(LedgerName),
 		opts:     o,
 		log:      log,
 		plugins: newRegistry(Deps{
-			Reader: mgr.GetAPIReader(), Bus: b, HTTPClient: o.HTTPClient,
-			RetryBackoff: o.RetryBackoff, Log: o.Logger,
+			Reader: mgr.GetAPIReader(), Bus: b, HTTPClient: newWebhookClient(newEgressPolicy(o.Egress)),
+			RetryBackoff: o.RetryBackoff, NATSSubjects: o.NATSSubjects, Log: o.Logger,
 		}),
 	}
 	co := o.Consumer
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
 	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = o.Concurrency
-	return mgr.Add(&app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
+	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
 }
 
-// handle runs the Actions of one task event; it fails only when the Task cannot be
-// read or the service shuts down before the Actions ran.
+// handle runs the Actions of one task event, in its namespace's turn; it fails
+// only when the namespace has used its share (the event comes again later), the
+// Task cannot be read or the service shuts down before the Actions ran.
 func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	if d.Task == nil {
 		return bus.Permanent(fmt.Errorf("event %q of type %s is not a task event", d.Event.ID(), d.Event.Type()))
 	}
 	res := d.Task.Result
+	done, err := s.lanes.acquire(ctx, res.Namespace)
+	if err != nil {
+		return err
+	}
+	defer done()
 	key := types.NamespacedName{Namespace: res.Namespace, Name: res.Task}
 	var task orcav1.Task
 	if err := s.get(ctx, key, &task); err != nil {
@@ -131,9 +157,18 @@ func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	if d.Task.Succeeded {
 		names = task.Spec.SuccessActions
 	}
+	names, err = s.notRunYet(ctx, &task, names, d)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, name := range names {
-		wg.Go(func() { s.runAction(ctx, &task, string(name), d) })
+		wg.Go(func() {
+			s.runAction(ctx, &task, string(name), d)
+			if ctx.Err() == nil {
+				s.recordRun(ctx, &task, string(name), d)
+			}
+		})
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {

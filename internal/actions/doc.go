@@ -24,6 +24,27 @@
 // the middle of the runs, hands the event back for redelivery; an event whose Task
 // no longer exists is acknowledged and logged.
 //
+// # Tenancy
+//
+// Each namespace gets a share of the service (fair.go): a few of its events run at
+// once, a few more wait, and the rest wait in the stream, so that a namespace
+// whose webhooks hang never holds the places of another's events. Webhooks
+// connect only where the egress policy allows (egress.go): the address is checked
+// after DNS resolution, loopback, link-local and Orca's own services are refused
+// by default, redirects leave no origin, and a failure is stored as a status code
+// or fixed words, never as the answer's body. A nats Action publishes only to the
+// subjects the service is given (Options.NATSSubjects).
+//
+// # Once per event
+//
+// The service records each (Action, event) it ran in a ledger (bus.Ledger, in the
+// bucket ORCA_STATE, kept as long as the stream keeps events) and skips an Action
+// that already ran for the event's source and id: an event that comes again,
+// replayed from the dead letters or by a durable consumer created anew, sends no
+// webhook twice (counted in orca_actions_duplicates_total). The record is written
+// after the run, so a crash in between runs it again; webhooks carry the event's
+// ce-id and ce-source for receivers to deduplicate.
+//
 // The service needs no leader: its replicas share the durable consumer, and each
 // event goes to one of them.
 package actions

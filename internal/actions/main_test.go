@@ -17,6 +17,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,10 +48,17 @@ type fixture struct {
 }
 
 // startService starts NATS, a manager and the actions service. scoped limits the
-// manager and the service to the fixture's namespace.
-func startService(t *testing.T, scoped bool) *fixture {
+// manager and the service to the fixture's namespace. Webhooks may reach this
+// host, where the tests' receivers listen, unless an option says otherwise.
+func startService(t *testing.T, scoped bool, opts ...func(*actions.Options)) *fixture {
 	t.Helper()
-	ns := env.Namespace(t)
+	return startServiceAs(t, env.Config, env.Namespace(t), scoped, opts...)
+}
+
+// startServiceAs is startService with the service reaching the API server as cfg
+// says, for a namespace that exists.
+func startServiceAs(t *testing.T, cfg *rest.Config, ns string, scoped bool, opts ...func(*actions.Options)) *fixture {
+	t.Helper()
 	srv, b := testenv.NATS(t)
 
 	mo := manager.Options{
@@ -63,12 +71,16 @@ func startService(t *testing.T, scoped bool) *fixture {
 		RetryBackoff: 10 * time.Millisecond,
 		Consumer:     bus.ConsumerOptions{RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond},
 		Logger:       slog.New(slog.NewTextHandler(logs, nil)),
+		Egress:       actions.EgressOptions{AllowedCIDRs: actions.LoopbackCIDRs},
+	}
+	for _, f := range opts {
+		f(&o)
 	}
 	if scoped {
 		mo.Cache.DefaultNamespaces = map[string]cache.Config{ns: {}}
 		o.Namespaces = []string{ns}
 	}
-	mgr, err := manager.New(env.Config, mo)
+	mgr, err := manager.New(cfg, mo)
 	require.NoError(t, err)
 	require.NoError(t, actions.Setup(t.Context(), mgr, b, o))
 
@@ -169,9 +181,8 @@ func eventually(t *testing.T, msg string, cond func() bool) {
 // hook is an HTTP endpoint that records what it receives.
 type hook struct {
 	*httptest.Server
-	mu     sync.Mutex
-	got    []request
-	status int
+	mu  sync.Mutex
+	got []request
 }
 
 type request struct {
@@ -183,13 +194,20 @@ type request struct {
 // newHook starts an endpoint that answers every request with status.
 func newHook(t *testing.T, status int) *hook {
 	t.Helper()
-	h := &hook{status: status}
+	return newHookFunc(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) })
+}
+
+// newHookFunc starts an endpoint that records each request, then answers it with
+// answer.
+func newHookFunc(t *testing.T, answer http.HandlerFunc) *hook {
+	t.Helper()
+	h := &hook{}
 	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		h.mu.Lock()
 		h.got = append(h.got, request{method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: body})
 		h.mu.Unlock()
-		w.WriteHeader(h.status)
+		answer(w, r)
 	}))
 	t.Cleanup(h.Close)
 	return h

@@ -8,14 +8,19 @@ import (
 // metrics are registered with controller-runtime's registry, so that the
 // service's /metrics endpoint serves them.
 var metrics = struct {
-	runs *prometheus.CounterVec
+	runs       *prometheus.CounterVec
+	duplicates prometheus.Counter
 }{
 	runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orca_actions_runs_total",
 		Help: "Action runs, by plugin (none for a missing Action) and outcome (succeeded, failed, misconfigured, missing).",
 	}, []string{"plugin", "outcome"}),
+	duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_actions_duplicates_total",
+		Help: "Action runs skipped because the Action already ran for the event (a redelivered or replayed event).",
+	}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.runs)
+	ctrlmetrics.Registry.MustRegister(metrics.runs, metrics.duplicates)
 }

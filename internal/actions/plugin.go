@@ -41,8 +41,11 @@ type Deps struct {
 	Reader client.Reader
 	// Bus publishes to NATS.
 	Bus *bus.Bus
-	// HTTPClient sends HTTP requests.
+	// HTTPClient sends HTTP requests, within the webhook egress policy.
 	HTTPClient *http.Client
+	// NATSSubjects are the subject patterns the nats plugin may publish to
+	// ({namespace} is the Action's); empty means any.
+	NATSSubjects []string
 	// RetryBackoff is the first wait before a retry; it doubles after each one.
 	RetryBackoff time.Duration
 	// Log is the service's logger.

@@ -3,9 +3,12 @@ package app
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/sirocco-cloud/orca/internal/bus"
 )
@@ -20,14 +23,22 @@ type Options struct {
 	NATS bus.Options
 	// Stream configures the stream when this service is the one to create it.
 	Stream bus.StreamOptions
+	// RetryFor is how long the dispatcher and the actions service retry an event
+	// whose handling fails for a reason a retry may fix, before dead-lettering it.
+	RetryFor time.Duration
 	// MetricsAddr and ProbeAddr are listen addresses; "0" disables either.
 	MetricsAddr, ProbeAddr string
 	// LeaderElect runs the service's controllers only in the elected replica.
 	LeaderElect bool
 	// LeaderElectionNamespace holds the Lease; default POD_NAMESPACE.
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the election; zero
+	// means DefaultLeaseDuration, DefaultRenewDeadline and DefaultRetryPeriod.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// LogFormat is text or json.
 	LogFormat string
+	// LogLevel is the least level logged; default info.
+	LogLevel slog.Level
 
 	// KubeAPIQPS and KubeAPIBurst limit the requests the service sends to the
 	// API server, on the client's side; a QPS of zero or less means no limit.
@@ -58,14 +69,31 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.NATS.TLSCAFile, "nats-tls-ca-file", "", "CA certificates to trust for NATS TLS")
 	fs.StringVar(&o.NATS.TLSCertFile, "nats-tls-cert-file", "", "client certificate for NATS mutual TLS")
 	fs.StringVar(&o.NATS.TLSKeyFile, "nats-tls-key-file", "", "client key for NATS mutual TLS")
+	fs.StringVar(&o.NATS.InboxPrefix, "nats-inbox-prefix", os.Getenv("ORCA_NATS_INBOX_PREFIX"), "prefix of the NATS reply subjects (env ORCA_NATS_INBOX_PREFIX; default _INBOX.<nats user> with --nats-user, else _INBOX)")
 	fs.StringVar(&o.NATS.Stream, "nats-stream", bus.DefaultStream, "JetStream stream of Orca's events")
 	fs.IntVar(&o.Stream.Replicas, "stream-replicas", 1, "replicas of the stream when this service creates it")
 	fs.DurationVar(&o.Stream.DuplicateWindow, "stream-duplicate-window", 2*time.Minute, "duplicate window of the stream when this service creates it")
+	fs.DurationVar(&o.Stream.MaxAge, "stream-max-age", bus.DefaultStreamMaxAge, "how long the stream keeps events, when this service creates it")
+	o.Stream.MaxBytes, o.Stream.MaxMsgs = bus.DefaultStreamMaxBytes, bus.DefaultStreamMaxMsgs
+	fs.Func("stream-max-bytes", "size limit of the stream when this service creates it, e.g. 1Gi, -1 for none (default 1Gi); at the limit new events are refused", func(s string) error {
+		q, err := resource.ParseQuantity(s)
+		if err != nil {
+			return err
+		}
+		o.Stream.MaxBytes = q.Value()
+		return nil
+	})
+	fs.Int64Var(&o.Stream.MaxMsgs, "stream-max-msgs", bus.DefaultStreamMaxMsgs, "message limit of the stream when this service creates it, -1 for none; at the limit new events are refused")
+	fs.DurationVar(&o.RetryFor, "retry-for", bus.DefaultRetryFor, "how long a consumed event whose handling keeps failing is retried before it is dead-lettered (cut to what --stream-max-age leaves)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint (0 disables it)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz (0 disables them)")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among replicas (scheduler and watcher)")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the leader election Lease (env POD_NAMESPACE)")
+	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", DefaultLeaseDuration, "how long a standby waits after the leader's last renewal before it takes over (whole seconds)")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "how long the leader tries to renew its lease before it gives up and exits")
+	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "how often the leader renews its lease and a standby tries to take it")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
+	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error (debug adds controller-runtime's start-up lines)")
 
 	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", -1, "requests a second to the API server, on the client's side (0 or less: no client-side limit; the API server's priority and fairness decides)")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 0, "bursts of requests to the API server above --kube-api-qps (default: twice the QPS)")
@@ -95,7 +123,7 @@ func (o *Options) Complete() error {
 	if o.LogFormat != "text" && o.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", o.LogFormat)
 	}
-	return nil
+	return o.checkLeaderElection()
 }
 
 func splitList(s string) []string {

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -31,10 +32,11 @@ import (
 // Setup adds a service's controllers and consumers to the manager.
 type Setup func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error
 
-// Run runs a service until ctx ends: it builds the manager, connects to the bus,
-// creates the stream if needed, calls setup and starts everything.
+// Run runs a service until ctx ends. It waits for kube-apiserver and NATS (with
+// /healthz up and /readyz failing meanwhile), creates the stream if needed, then
+// builds the manager, calls setup and starts everything.
 func Run(ctx context.Context, name string, o Options, setup Setup) error {
-	log := NewLogger(o.LogFormat).With("service", name)
+	log := NewLogger(o.LogFormat, o.LogLevel).With("service", name)
 	slog.SetDefault(log)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
 
@@ -42,24 +44,40 @@ func Run(ctx context.Context, name string, o Options, setup Setup) error {
 	if err != nil {
 		return err
 	}
+	probes, err := serveWaitProbes(o.ProbeAddr)
+	if err != nil {
+		return err
+	}
+	defer probes.close()
+	if err := waitForAPIServer(ctx, cfg, log, probes); err != nil {
+		return stopped(ctx, err)
+	}
+	o.NATS.Name = "orca-" + name
+	o.NATS.Logger = log
+	urls := strings.Join(o.NATS.URLs, ",")
+	if urls == "" {
+		urls = bus.DefaultURL
+	}
+	probes.waitFor("NATS at " + urls)
+	b, err := bus.Connect(ctx, o.NATS)
+	if err != nil {
+		return stopped(ctx, err)
+	}
+	defer func() { _ = b.Close() }()
+	if err := b.EnsureStream(ctx, o.Stream); err != nil {
+		return stopped(ctx, err)
+	}
+	if o.LeaderElect {
+		if err := o.checkDuplicateWindow(ctx, b); err != nil {
+			return err
+		}
+	}
+	probes.close()
 	mgr, err := manager.New(cfg, o.ManagerOptions(name))
 	if err != nil {
 		return fmt.Errorf("new manager: %w", err)
 	}
-	o.NATS.Name = "orca-" + name
-	o.NATS.Logger = log
-	b, err := bus.Connect(ctx, o.NATS)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = b.Close() }()
-	if err := b.EnsureStream(ctx, o.Stream); err != nil {
-		return err
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return err
-	}
-	if err := mgr.AddReadyzCheck("nats", func(*http.Request) error { return b.Healthy() }); err != nil {
+	if err := addProbes(mgr, b); err != nil {
 		return err
 	}
 	if err := setup(ctx, mgr, b); err != nil {
@@ -72,13 +90,44 @@ func Run(ctx context.Context, name string, o Options, setup Setup) error {
 	return nil
 }
 
-// NewLogger returns the services' slog logger on stderr.
-func NewLogger(format string) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, nil))
+// stopped returns nil when ctx ended (the service was asked to stop while it
+// waited), else err.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return err
 }
+
+// addProbes adds the liveness and readiness checks: ready once the caches have
+// synced and while the NATS connection is up.
+func addProbes(mgr manager.Manager, b *bus.Bus) error {
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("nats", func(*http.Request) error { return b.Healthy() }); err != nil {
+		return err
+	}
+	synced := &cachesSynced{}
+	if err := mgr.Add(synced); err != nil {
+		return err
+	}
+	return mgr.AddReadyzCheck("caches", func(*http.Request) error {
+		if !synced.Load() {
+			return errors.New("caches not synced yet")
+		}
+		return nil
+	})
+}
+
+// cachesSynced is set when the manager starts its runnables that need no leader,
+// which it does once the caches have synced.
+type cachesSynced struct{ atomic.Bool }
+
+func (s *cachesSynced) Start(context.Context) error { s.Store(true); return nil }
+
+// NeedLeaderElection is false: standbys are ready too.
+func (s *cachesSynced) NeedLeaderElection() bool { return false }
 
 // RESTConfig loads the kubeconfig: --kubeconfig, else KUBECONFIG, else in-cluster,
 // else ~/.kube/config.
@@ -101,6 +150,7 @@ func (o *Options) RESTConfig() (*rest.Config, error) {
 
 // ManagerOptions returns the manager's options for the named service.
 func (o *Options) ManagerOptions(name string) manager.Options {
+	lease, renew, retry := o.election()
 	opts := manager.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -109,6 +159,9 @@ func (o *Options) ManagerOptions(name string) manager.Options {
 		LeaderElectionID:              "orca-" + name,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &lease,
+		RenewDeadline:                 &renew,
+		RetryPeriod:                   &retry,
 		GracefulShutdownTimeout:       ptrTo(15 * time.Second),
 	}
 	// No service reads managedFields: without them the cache holds less and every

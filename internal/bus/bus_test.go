@@ -49,7 +49,7 @@ func collect(t testing.TB, b *bus.Bus, name string, subjects []string, h bus.Han
 	ch := make(chan *bus.Delivery, 100)
 	c, err := b.Consume(context.Background(), bus.ConsumerOptions{
 		Name: name, Subjects: subjects, RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond,
-		MaxDeliver: 4, AckWait: time.Second, MaxDataSize: 4096,
+		RetryFor: 2 * time.Second, AckWait: time.Second, MaxDataSize: 4096,
 	}, func(ctx context.Context, d *bus.Delivery) error {
 		ch <- d
 		if h != nil {
@@ -98,10 +98,16 @@ func consumerInfo(t testing.TB, url, name string) *jetstream.ConsumerInfo {
 // eventually polls cond until it holds or 10s pass.
 func eventually(t testing.TB, cond func() bool, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	within(t, 10*time.Second, cond, msg)
+}
+
+// within polls cond until it holds or d passes.
+func within(t testing.TB, d time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s: " + msg)
+			t.Fatalf("condition not met within %s: %s", d, msg)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

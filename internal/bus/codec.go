@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net/textproto"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
 )
 
@@ -42,7 +45,9 @@ func encodeBinary(subject string, e cloudevents.Event) *nats.Msg {
 		h.Set(headerContentType, ct)
 	}
 	for name, v := range e.Extensions() {
-		h.Set(headerPrefix+name, fmt.Sprint(v))
+		if s, err := types.Format(v); err == nil {
+			h.Set(headerPrefix+name, s)
+		}
 	}
 	msg.Data = e.Data()
 	return msg
@@ -77,15 +82,64 @@ func decode(header nats.Header, data []byte) (cloudevents.Event, error) {
 	return decodeBinary(ce, contentType, data)
 }
 
-func decodeStructured(data []byte) (cloudevents.Event, error) {
-	e := cloudevents.NewEvent()
+// checkAttributes reports an attribute that is not a CloudEvents string (UTF-8
+// without control characters) or that NATS headers cannot carry unchanged
+// (nats.go turns line breaks into spaces and trims surrounding white space). Such
+// an attribute would change when Orca publishes the event (or one that carries
+// it, as task events carry the run id) in binary mode.
+func checkAttributes(e cloudevents.Event) error {
+	attrs := [][2]string{
+		{"id", e.ID()}, {"source", e.Source()}, {"type", e.Type()}, {"subject", e.Subject()},
+		{"dataschema", e.DataSchema()}, {"datacontenttype", e.DataContentType()},
+	}
+	for name, v := range e.Extensions() {
+		s, err := types.Format(v)
+		if err != nil {
+			return fmt.Errorf("invalid CloudEvent attribute %q: %w", name, err)
+		}
+		attrs = append(attrs, [2]string{name, s})
+	}
+	return checkValues(attrs...)
+}
+
+// checkValues checks attribute values, each given as {name, value}.
+func checkValues(attrs ...[2]string) error {
+	for _, a := range attrs {
+		switch {
+		case !utf8.ValidString(a[1]):
+			return fmt.Errorf("invalid CloudEvent attribute %q: %q is not UTF-8", a[0], a[1])
+		case strings.ContainsFunc(a[1], isControl):
+			return fmt.Errorf("invalid CloudEvent attribute %q: %q has a control character", a[0], a[1])
+		case a[1] != textproto.TrimString(a[1]):
+			return fmt.Errorf("invalid CloudEvent attribute %q: %q has surrounding white space, which a NATS header cannot carry", a[0], a[1])
+		}
+	}
+	return nil
+}
+
+// isControl reports the characters that CloudEvents strings must not hold:
+// U+0000-U+001F and U+007F-U+009F. NATS headers cannot carry line breaks either.
+func isControl(r rune) bool { return r <= 0x1f || (r >= 0x7f && r <= 0x9f) }
+
+func decodeStructured(data []byte) (e cloudevents.Event, err error) {
+	// The SDK's decoder panics on some malformed input ("data_base64" that is not
+	// a string): that must not take the consumer down.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("structured CloudEvent: malformed: %v", r)
+		}
+	}()
+	e = cloudevents.NewEvent()
 	if err := json.Unmarshal(data, &e); err != nil {
 		return e, fmt.Errorf("structured CloudEvent: %w", err)
+	}
+	if v := e.SpecVersion(); v != event.CloudEventsVersionV1 {
+		return e, fmt.Errorf("invalid CloudEvent: specversion %q is not %s", v, event.CloudEventsVersionV1)
 	}
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid CloudEvent: %w", err)
 	}
-	return e, nil
+	return e, checkAttributes(e)
 }
 
 func decodeBinary(ce map[string]string, contentType string, data []byte) (cloudevents.Event, error) {
@@ -132,5 +186,5 @@ func decodeBinary(ce map[string]string, contentType string, data []byte) (cloude
 	if err := e.Validate(); err != nil {
 		return e, fmt.Errorf("invalid CloudEvent: %w", err)
 	}
-	return e, nil
+	return e, checkAttributes(e)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +34,12 @@ type Options struct {
 	// Stream is the JetStream stream's name; default "ORCA".
 	Stream string
 
+	// InboxPrefix is the prefix of the reply subjects (JetStream's answers and
+	// deliveries come there); default "_INBOX.<User>" with a User, else
+	// "_INBOX". A NATS user that may subscribe only under its own prefix cannot
+	// read the replies meant for another.
+	InboxPrefix string
+
 	// Logger receives connection events; default slog.Default().
 	Logger *slog.Logger
 }
@@ -51,6 +56,8 @@ type Bus struct {
 	js     jetstream.JetStream
 	stream string
 	log    *slog.Logger
+	state  state
+	usage  usageLevel
 }
 
 // Connect connects to NATS, reconnecting forever with backoff when the connection
@@ -151,6 +158,9 @@ func (o Options) natsOptions(log *slog.Logger) ([]nats.Option, error) {
 	case o.User != "":
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
 	}
+	if prefix := o.inboxPrefix(); prefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(prefix))
+	}
 	if o.TLSConfig != nil {
 		opts = append(opts, nats.Secure(o.TLSConfig))
 	}
@@ -178,75 +188,6 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 func (b *Bus) Healthy() error {
 	if s := b.nc.Status(); s != nats.CONNECTED {
 		return fmt.Errorf("nats connection is %s", s)
-	}
-	return nil
-}
-
-// StreamOptions configure the stream that EnsureStream creates.
-type StreamOptions struct {
-	// Replicas of the stream; default 1.
-	Replicas int
-	// DuplicateWindow for Nats-Msg-Id deduplication; default 2 minutes.
-	DuplicateWindow time.Duration
-	// MaxAge of stored events; default 7 days (0 in the config means forever).
-	MaxAge time.Duration
-	// MemoryStorage stores the stream in memory instead of files (tests only).
-	MemoryStorage bool
-}
-
-// EnsureStream creates Orca's stream (subjects orca.>) when it does not exist. It
-// is safe to call from several services at once: an existing stream is kept as it
-// is, and only checked to cover Orca's subjects.
-func (b *Bus) EnsureStream(ctx context.Context, o StreamOptions) error {
-	cfg := jetstream.StreamConfig{
-		Name:        b.stream,
-		Description: "Orca's CloudEvents: ignitions, task events and dead letters",
-		Subjects:    []string{SubjectAll},
-		Storage:     jetstream.FileStorage,
-		Replicas:    max(o.Replicas, 1),
-		Duplicates:  o.DuplicateWindow,
-		MaxAge:      o.MaxAge,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-	}
-	if cfg.Duplicates == 0 {
-		cfg.Duplicates = 2 * time.Minute
-	}
-	if cfg.MaxAge == 0 {
-		cfg.MaxAge = 7 * 24 * time.Hour
-	}
-	if o.MemoryStorage {
-		cfg.Storage = jetstream.MemoryStorage
-	}
-	for attempt := 0; ; attempt++ {
-		_, err := b.js.CreateStream(ctx, cfg)
-		if err == nil {
-			b.log.Info("stream created", "stream", b.stream, "replicas", cfg.Replicas, "duplicateWindow", cfg.Duplicates)
-			return nil
-		}
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return b.checkStream(ctx)
-		}
-		if ctx.Err() != nil || attempt >= 50 {
-			return fmt.Errorf("create stream %s: %w", b.stream, err)
-		}
-		// JetStream may still be starting (or electing a leader): try again.
-		b.log.Info("stream not created yet", "stream", b.stream, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("create stream %s: %w", b.stream, ctx.Err())
-		case <-time.After(backoff(attempt, 50*time.Millisecond, 2*time.Second)):
-		}
-	}
-}
-
-func (b *Bus) checkStream(ctx context.Context) error {
-	s, err := b.js.Stream(ctx, b.stream)
-	if err != nil {
-		return fmt.Errorf("look up stream %s: %w", b.stream, err)
-	}
-	if !slices.Contains(s.CachedInfo().Config.Subjects, SubjectAll) {
-		return fmt.Errorf("stream %s exists with subjects %v: it must hold %s", b.stream, s.CachedInfo().Config.Subjects, SubjectAll)
 	}
 	return nil
 }

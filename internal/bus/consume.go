@@ -7,13 +7,16 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Handler handles one event. Returning nil acknowledges the message; a Permanent
-// error dead-letters it; any other error makes it come back after a backoff.
+// error dead-letters it; any other error makes it come back after a backoff, for
+// as long as ConsumerOptions.RetryFor allows.
 type Handler func(ctx context.Context, d *Delivery) error
 
 // permanentError marks an error that no redelivery can fix.
@@ -37,6 +40,25 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// laterError asks for the message again after a set time, without counting it as
+// a failure.
+type laterError struct{ after time.Duration }
+
+func (e laterError) Error() string { return fmt.Sprintf("not due yet: again in %s", e.after) }
+
+// Later asks for the message to be delivered again after d (at least 1 ms): the
+// message is not due yet, which is not a failure. Nothing is logged at Info or
+// above, and RetryFor does not apply; the wait lives in the server (a delayed
+// nak), so it survives restarts of the service. A handler uses it for durable
+// timers: a retry's backoff, a join's timeout.
+func Later(d time.Duration) error { return laterError{after: max(d, time.Millisecond)} }
+
+// Defaults of ConsumerOptions.
+const (
+	DefaultRetryFor      = 24 * time.Hour
+	DefaultMaxAckPending = 10000
+)
+
 // ConsumerOptions configure a durable consumer. Services that share a Name share
 // the consumer: each message goes to one of them.
 type ConsumerOptions struct {
@@ -44,11 +66,9 @@ type ConsumerOptions struct {
 	Name string
 	// Subjects to receive, e.g. FilterIgnitions.
 	Subjects []string
-	// Concurrency is the number of handlers in flight; default 16.
+	// Concurrency is the number of handlers in flight; default 16. A message is
+	// pulled only for a free handler, so none waits in the process.
 	Concurrency int
-	// MaxDeliver is how many deliveries a message gets before it is dead-lettered;
-	// default 10.
-	MaxDeliver int
 	// AckWait is how long the server waits for an ack before redelivering, also
 	// after a crash; default 30s. Long handlers keep their message with progress
 	// acks.
@@ -56,17 +76,27 @@ type ConsumerOptions struct {
 	// RetryMin and RetryMax bound the exponential backoff between deliveries after
 	// a handler error; defaults 200ms and 30s.
 	RetryMin, RetryMax time.Duration
+	// RetryFor is how long after it was stored a message whose handler keeps
+	// failing is retried before it is dead-lettered; default DefaultRetryFor. It
+	// is cut to what the stream's MaxAge leaves, so that a message is
+	// dead-lettered before the stream drops it.
+	RetryFor time.Duration
+	// MaxAckPending is how many messages may be unacknowledged at once, those
+	// waiting for a retry included; default DefaultMaxAckPending.
+	MaxAckPending int
 	// MaxDataSize is the largest event data accepted; default 256 KiB. Larger
 	// events are dead-lettered.
 	MaxDataSize int
+	// CheckInterval is how often the consumer and the stream are checked (the
+	// consumer is recreated when it was deleted, its position saved and the
+	// stream's usage measured); default 2s. A consumer created again after it
+	// was deleted starts where its predecessor stood at the last check.
+	CheckInterval time.Duration
 }
 
 func (o *ConsumerOptions) defaults() {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
-	}
-	if o.MaxDeliver <= 0 {
-		o.MaxDeliver = 10
 	}
 	if o.AckWait <= 0 {
 		o.AckWait = 30 * time.Second
@@ -77,59 +107,90 @@ func (o *ConsumerOptions) defaults() {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 30 * time.Second
 	}
+	if o.RetryFor <= 0 {
+		o.RetryFor = DefaultRetryFor
+	}
+	if o.MaxAckPending <= 0 {
+		o.MaxAckPending = DefaultMaxAckPending
+	}
 	if o.MaxDataSize <= 0 {
 		o.MaxDataSize = 256 << 10
 	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = 2 * time.Second
+	}
 }
 
+// fetchWait is how long one pull request waits for a message at the server.
+const fetchWait = 30 * time.Second
+
 // Consumer receives messages of a durable consumer and runs a Handler on each.
+// Each of its Concurrency workers pulls one message, handles it and pulls the
+// next; a supervisor checks the consumer and the stream every CheckInterval and
+// whenever a pull fails.
 type Consumer struct {
 	bus     *Bus
 	opts    ConsumerOptions
 	handler Handler
 	log     *slog.Logger
 
-	ctx    context.Context // handlers' context: ends when Consume's ctx does
-	iter   jetstream.MessagesContext
-	wg     sync.WaitGroup
-	done   chan struct{}
-	stopMu sync.Once
+	ctx       context.Context // handlers' context: ends when Consume's ctx does
+	pulling   context.Context // ends on Stop: no more pulls
+	stopPulls context.CancelFunc
+	cons      atomic.Pointer[jetstream.Consumer]
+	retryFor  atomic.Int64 // RetryFor, cut to the stream's MaxAge
+	ready     readiness
+	pos       position
+	poke      chan struct{}
+	wg        sync.WaitGroup
+	done      chan struct{}
+	stopOnce  sync.Once
 }
 
 // Consume creates (or updates) the durable consumer and starts handling its
-// messages until ctx ends or Stop is called.
+// messages until ctx ends or Stop is called. A consumer that did not exist starts
+// where the last one of its name stood (see ConsumerPosition), else with the
+// first message of the stream.
 func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consumer, error) {
 	o.defaults()
 	if o.Name == "" || len(o.Subjects) == 0 {
 		return nil, errors.New("consumer needs a name and subjects")
 	}
-	cons, err := b.js.CreateOrUpdateConsumer(ctx, b.stream, jetstream.ConsumerConfig{
-		Durable:        o.Name,
-		Description:    "Orca consumer " + o.Name,
-		FilterSubjects: o.Subjects,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        o.AckWait,
-		// Deliveries are counted here, not by the server, so that a message that
-		// used up its deliveries is dead-lettered instead of left behind.
-		MaxDeliver:    -1,
-		MaxAckPending: max(4*o.Concurrency, 256),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create consumer %s on stream %s: %w", o.Name, b.stream, err)
+	c := &Consumer{
+		bus: b, opts: o, handler: h, ctx: ctx, done: make(chan struct{}),
+		poke: make(chan struct{}, 1),
+		log:  b.log.With("consumer", o.Name),
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(o.Concurrency))
+	c.ready.init()
+	c.retryFor.Store(int64(o.RetryFor))
+	si, err := b.streamInfo(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("consume %s: %w", o.Name, err)
+		return nil, err
 	}
-	for _, outcome := range []string{"acked", "retried", "deadlettered"} {
+	c.limitRetries(si)
+	if err := c.ensure(ctx, si); err != nil {
+		return nil, err
+	}
+	for _, outcome := range []string{"acked", "retried", "deferred", "deadlettered"} {
 		metrics.handled.WithLabelValues(o.Name, outcome) // scraped as 0 from the start
 	}
-	c := &Consumer{
-		bus: b, opts: o, handler: h, ctx: ctx, iter: iter, done: make(chan struct{}),
-		log: b.log.With("consumer", o.Name),
+	c.pulling, c.stopPulls = context.WithCancel(context.WithoutCancel(ctx))
+	c.wg.Add(o.Concurrency)
+	for range o.Concurrency {
+		go c.work()
 	}
-	go c.loop()
+	metrics.stream.track(c)
+	supervised := make(chan struct{})
+	go func() {
+		defer close(supervised)
+		c.supervise()
+	}()
+	go func() {
+		c.wg.Wait()
+		c.stopPulls()
+		<-supervised
+		close(c.done)
+	}()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -140,48 +201,71 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consu
 	return c, nil
 }
 
-// Stop stops fetching messages, lets the handlers in flight finish (they see their
+// Stop stops pulling messages, lets the handlers in flight finish (they see their
 // context end only when Consume's context ended) and returns when all are done.
-// Messages fetched but not handled are released for redelivery.
 func (c *Consumer) Stop() {
-	c.stopMu.Do(func() { c.iter.Drain() })
-	select {
-	case <-c.done:
-	case <-time.After(c.opts.AckWait):
-		// Draining needs the server; without it, stop at once: what was not
-		// acked is redelivered anyway.
-		c.iter.Stop()
-		<-c.done
-	}
+	c.stopOnce.Do(func() { c.stopPulls() })
+	<-c.done
 }
 
 // Done is closed when the consumer has stopped.
 func (c *Consumer) Done() <-chan struct{} { return c.done }
 
-func (c *Consumer) loop() {
-	defer close(c.done)
-	defer c.wg.Wait()
-	sem := make(chan struct{}, c.opts.Concurrency)
+// Ready reports whether the consumer can consume: nil once its durable consumer
+// and the stream were last found in place, else what is wrong.
+func (c *Consumer) Ready() error {
+	select {
+	case <-c.done:
+		return errors.New("consumer " + c.opts.Name + " stopped")
+	default:
+	}
+	return c.ready.get()
+}
+
+// work pulls and handles one message at a time until the consumer stops.
+func (c *Consumer) work() {
+	defer c.wg.Done()
 	failures := 0
-	for {
-		msg, err := c.iter.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || c.bus.nc.IsClosed() {
-				return
-			}
-			failures++
-			c.log.Warn("fetch messages", "err", err)
-			time.Sleep(backoff(failures, 10*time.Millisecond, time.Second))
-			continue
-		}
-		failures = 0
-		sem <- struct{}{}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			defer func() { <-sem }()
+	for c.pulling.Err() == nil {
+		cons := *c.cons.Load()
+		ctx, cancel := context.WithTimeout(c.pulling, fetchWait)
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		cancel()
+		switch {
+		case err == nil:
+			failures = 0
 			c.handle(msg)
-		}()
+		case c.pulling.Err() != nil:
+			return
+		case c.bus.nc.IsClosed():
+			c.ready.set(errors.New("nats connection closed"))
+			return
+		case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+			// No message within fetchWait: pull again.
+		default:
+			failures++
+			c.trouble(err)
+			select {
+			case <-c.pulling.Done():
+			case <-time.After(backoff(failures, 20*time.Millisecond, 2*time.Second)):
+			}
+			select {
+			case <-c.pulling.Done():
+			case <-c.ready.wait():
+			}
+		}
+	}
+}
+
+// trouble reports a failed pull: the consumer is not ready until the supervisor
+// has found it (or made it) again.
+func (c *Consumer) trouble(err error) {
+	if c.ready.set(fmt.Errorf("pull from consumer %s: %w", c.opts.Name, err)) {
+		c.log.Warn("pull failed, checking the consumer", "err", err)
+	}
+	select {
+	case c.poke <- struct{}{}:
+	default:
 	}
 }
 
@@ -199,10 +283,6 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 		return
 	}
 	d.NumDelivered = md.NumDelivered
-	if md.NumDelivered > uint64(c.opts.MaxDeliver) {
-		c.deadLetter(msg, md, fmt.Sprintf("delivered %d times without an ack", md.NumDelivered-1))
-		return
-	}
 
 	err = c.call(msg, d)
 	metrics.latency.WithLabelValues(c.opts.Name).Observe(time.Since(start).Seconds())
@@ -214,16 +294,29 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 			return
 		}
 		metrics.handled.WithLabelValues(c.opts.Name, "acked").Inc()
+		metrics.age.WithLabelValues(c.opts.Name).Observe(time.Since(md.Timestamp).Seconds())
 	case IsPermanent(err):
 		c.deadLetter(msg, md, err.Error())
+	case errors.As(err, new(laterError)):
+		var later laterError
+		errors.As(err, &later)
+		c.log.Debug("message not due yet", "subject", msg.Subject(), "id", d.Event.ID(), "again", later.after)
+		if err := msg.NakWithDelay(later.after); err != nil {
+			c.log.Warn("nak failed", "subject", msg.Subject(), "err", err)
+		}
+		metrics.handled.WithLabelValues(c.opts.Name, "deferred").Inc()
 	case c.ctx.Err() != nil:
 		// Shutting down: hand the message back at once to another replica.
 		_ = msg.Nak()
 		metrics.handled.WithLabelValues(c.opts.Name, "retried").Inc()
-	case md.NumDelivered >= uint64(c.opts.MaxDeliver):
-		c.deadLetter(msg, md, fmt.Sprintf("handler failed %d times, last: %v", md.NumDelivered, err))
 	default:
 		delay := backoff(int(md.NumDelivered)-1, c.opts.RetryMin, c.opts.RetryMax)
+		age := time.Since(md.Timestamp)
+		if retryFor := time.Duration(c.retryFor.Load()); age+delay > retryFor {
+			c.deadLetter(msg, md, fmt.Sprintf("handler still failing %s after the event was stored (retried for up to %s, %d deliveries), last error: %v",
+				age.Round(time.Second), retryFor, md.NumDelivered, err))
+			return
+		}
 		c.log.Info("handler failed, will retry", "subject", msg.Subject(), "id", d.Event.ID(),
 			"delivery", md.NumDelivered, "retryIn", delay, "err", err)
 		if err := msg.NakWithDelay(delay); err != nil {
@@ -234,7 +327,8 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 }
 
 // call runs the handler, telling the server the message is in progress while it
-// runs, and turns a panic into an error.
+// runs. A panic is a bug that no retry fixes: it becomes a Permanent error, and
+// the event can be replayed from the dead letters once the bug is fixed.
 func (c *Consumer) call(msg jetstream.Msg, d *Delivery) (err error) {
 	stop := make(chan struct{})
 	defer close(stop)
@@ -253,8 +347,48 @@ func (c *Consumer) call(msg jetstream.Msg, d *Delivery) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("handler panicked", "subject", msg.Subject(), "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("handler panicked: %v", r)
+			err = Permanent(fmt.Errorf("handler panicked: %v", r))
 		}
 	}()
 	return c.handler(c.ctx, d)
+}
+
+// readiness is an error that workers can wait to become nil.
+type readiness struct {
+	mu    sync.Mutex
+	err   error
+	clear chan struct{} // closed while err is nil
+}
+
+func (r *readiness) init() {
+	r.clear = make(chan struct{})
+	close(r.clear)
+}
+
+func (r *readiness) get() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// set records err (nil: ready) and reports whether readiness changed.
+func (r *readiness) set(err error) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	was := r.err == nil
+	r.err = err
+	switch {
+	case was && err != nil:
+		r.clear = make(chan struct{})
+	case !was && err == nil:
+		close(r.clear)
+	}
+	return was != (err == nil)
+}
+
+// wait returns a channel that is closed while the consumer is ready.
+func (r *readiness) wait() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clear
 }

@@ -2,7 +2,9 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +55,12 @@ func TestUnusableMessagesAreDeadLettered(t *testing.T) {
 		{"unknown type", ce("orca.ignited.default.x", without("", map[string]string{"ce-type": "com.example.other"}), ""), `unknown event type "com.example.other"`},
 		{"oversize", ce("orca.ignited.default.x", valid, strings.Repeat("a", 5000)), "over the limit of 4096"},
 		{"broken structured json", ce("orca.ignited.default.x", map[string]string{"content-type": "application/cloudevents+json"}, "{nope"), "structured CloudEvent"},
+		// Found by FuzzDecodeStructured: the SDK's decoder panics on it.
+		{"structured data_base64 not a string", ce("orca.ignited.default.x", map[string]string{"content-type": "application/cloudevents+json"},
+			`{"specversion":"1.0","id":"x","source":"s","type":"cloud.sirocco.orca.ignited","data_base64":0}`), "structured CloudEvent: malformed"},
+		// A structured event can carry what a header cannot: Orca could not pass it on.
+		{"run with a line break", ce("orca.ignited.default.x", map[string]string{"content-type": "application/cloudevents+json"},
+			`{"specversion":"1.0","id":"x","source":"s","type":"cloud.sirocco.orca.ignited","orcarun":"a\nb"}`), "control character"},
 		{"task data not json", ce("orca.task.failed.default.t", without("", map[string]string{"ce-type": bus.TypeTaskFailed, "content-type": "application/json"}), "nope"), "not TaskResult JSON"},
 		{"no name in subject", ce("orca.ignited.default", valid, ""), "want orca.ignited.<namespace>.<name>"},
 		{"bad time", ce("orca.ignited.default.x", without("", map[string]string{"ce-time": "yesterday"}), ""), `attribute "time"`},
@@ -104,9 +112,68 @@ func TestHandlerErrorsEndInTheDeadLetters(t *testing.T) {
 	assert.Equal(t, "orca.deadletter.orca.ignited.default.permanent", dl.Subject)
 	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), assert.AnError.Error())
 
-	// A handler that always fails gives up after MaxDeliver (4) deliveries.
+	// A handler that always fails is retried for RetryFor (2s), then gives up.
 	require.NoError(t, b.PublishIgnition(t.Context(), bus.Ignition{ID: "f", Source: "t", Namespace: "default", Name: "flaky"}))
 	dl, err = dead.NextMsg(10 * time.Second)
 	require.NoError(t, err)
-	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "handler failed 4 times")
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "handler still failing")
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), assert.AnError.Error())
+}
+
+// A failure that a retry may fix is retried far beyond a few deliveries: it is
+// not dead-lettered while its handler may still succeed.
+func TestRetryableFailuresAreRetriedUntilTheyPass(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	b := connect(t, srv.URL())
+	nc := rawConn(t, srv.URL())
+	dead, err := nc.SubscribeSync(bus.FilterDeadLetter)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	var calls atomic.Int32
+	acked := make(chan uint64, 1)
+	c, err := b.Consume(t.Context(), bus.ConsumerOptions{
+		Name: "patient", Subjects: []string{bus.FilterIgnitions}, RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
+	}, func(_ context.Context, d *bus.Delivery) error {
+		if calls.Add(1) <= 25 {
+			return errors.New("admission webhook unavailable")
+		}
+		acked <- d.NumDelivered
+		return nil
+	})
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	require.NoError(t, b.PublishIgnition(t.Context(), bus.Ignition{ID: "p", Source: "t", Namespace: "default", Name: "i"}))
+	select {
+	case n := <-acked:
+		assert.Equal(t, uint64(26), n)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("not handled after %d calls", calls.Load())
+	}
+	_, err = dead.NextMsg(100 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "no dead letter")
+}
+
+// Retries end before the stream drops the message: a stream keeping messages for
+// 3s cuts a day of retries to what it leaves, and the message is dead-lettered,
+// not lost.
+func TestRetriesEndBeforeTheStreamDropsTheMessage(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{MaxAge: 3 * time.Second}))
+	nc := rawConn(t, srv.URL())
+	dead, err := nc.SubscribeSync(bus.FilterDeadLetter)
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	c, err := b.Consume(t.Context(), bus.ConsumerOptions{
+		Name: "short", Subjects: []string{bus.FilterIgnitions}, AckWait: time.Second, RetryMin: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond,
+	}, func(context.Context, *bus.Delivery) error { return errors.New("quota exceeded") })
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	require.NoError(t, b.PublishIgnition(t.Context(), bus.Ignition{ID: "s", Source: "t", Namespace: "default", Name: "i"}))
+	dl, err := dead.NextMsg(10 * time.Second)
+	require.NoError(t, err)
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "quota exceeded")
+	assert.Contains(t, dl.Header.Get(bus.HeaderDeadLetterReason), "retried for up to 1.9s")
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/types"
 )
 
 // CloudEvent types and attributes of Orca's events.
@@ -117,6 +118,10 @@ func TaskSubject(succeeded bool, namespace, task string) string {
 // Event returns the ignition as a CloudEvent.
 func (ig Ignition) Event() (cloudevents.Event, error) {
 	e := cloudevents.NewEvent()
+	// Checked as given: the SDK would trim some of them silently.
+	if err := checkValues([2]string{"id", ig.ID}, [2]string{"source", ig.Source}, [2]string{"subject", ig.Name}, [2]string{ExtensionRun, ig.Run}); err != nil {
+		return e, err
+	}
 	e.SetID(ig.ID)
 	e.SetSource(ig.Source)
 	e.SetType(TypeIgnited)
@@ -132,12 +137,29 @@ func (ig Ignition) Event() (cloudevents.Event, error) {
 	if err := e.SetData("text/plain", ig.Data); err != nil {
 		return e, fmt.Errorf("set ignition data: %w", err)
 	}
-	return e, e.Validate()
+	return e, validate(e, ig.Source)
+}
+
+// validate checks an event Orca is about to publish from source.
+func validate(e cloudevents.Event, source string) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	if e.Source() != source {
+		// The SDK escapes what a URI reference cannot hold ("a b" becomes
+		// "a%20b"): the event would not carry the source it was given.
+		return fmt.Errorf("invalid CloudEvent attribute \"source\": %q is not a URI reference as written (it would be sent as %q)", source, e.Source())
+	}
+	return checkAttributes(e)
 }
 
 // Event returns the task event as a CloudEvent.
 func (te TaskEvent) Event() (cloudevents.Event, error) {
 	e := cloudevents.NewEvent()
+	if err := checkValues([2]string{"id", te.ID}, [2]string{"source", te.Source}, [2]string{"subject", te.Result.Task},
+		[2]string{ExtensionRun, te.Result.Run}, [2]string{"namespace", te.Result.Namespace}); err != nil {
+		return e, err
+	}
 	e.SetID(te.ID)
 	e.SetSource(te.Source)
 	e.SetType(te.Type())
@@ -147,7 +169,7 @@ func (te TaskEvent) Event() (cloudevents.Event, error) {
 	if err := e.SetData(cloudevents.ApplicationJSON, te.Result); err != nil {
 		return e, fmt.Errorf("set task event data: %w", err)
 	}
-	return e, e.Validate()
+	return e, validate(e, te.Source)
 }
 
 // splitSubject splits "<prefix>.<namespace>.<name...>" into namespace and name; a
@@ -163,7 +185,8 @@ func splitSubject(subject, prefix string) (namespace, name string, ok bool) {
 
 func runOf(e cloudevents.Event) string {
 	if v, ok := e.Extensions()[ExtensionRun]; ok {
-		if s, ok := v.(string); ok && s != "" {
+		// Canonical form: a structured event may carry the run as a number.
+		if s, err := types.Format(v); err == nil && s != "" {
 			return s
 		}
 	}

@@ -144,3 +144,14 @@ func seen(msg jetstream.Msg) Seen {
 	s.Delivery, s.Err = parse(subject, msg.Headers(), msg.Data(), 0)
 	return s
 }
+
+// NamespaceSubjects returns the filters that follow every event of a namespace:
+// its ignitions, its Tasks' successes and failures, and their dead letters.
+func NamespaceSubjects(namespace string) []string {
+	prefixes := []string{SubjectIgnited, SubjectTaskSucceeded, SubjectTaskFailed}
+	subjects := ScopedSubjects([]string{namespace}, prefixes...)
+	for _, p := range prefixes {
+		subjects = append(subjects, ScopedSubjects([]string{namespace}, DeadLetterSubject(p))...)
+	}
+	return subjects
+}

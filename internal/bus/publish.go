@@ -56,6 +56,9 @@ func (b *Bus) publish(ctx context.Context, subject string, e cloudevents.Event) 
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(e.Source(), e.ID())), jetstream.WithExpectStream(b.stream))
 	if err != nil {
 		metrics.published.WithLabelValues(e.Type(), "error").Inc()
+		if errors.Is(err, jetstream.ErrNoStreamResponse) {
+			err = fmt.Errorf("%w: %s (no stream answered)", ErrNoStream, b.stream)
+		}
 		return false, fmt.Errorf("publish %s %q on %s: %w", e.Type(), e.ID(), subject, err)
 	}
 	outcome := "stored"

@@ -1,8 +1,9 @@
 // Package cli is Orca's command line for people: `orca run` runs the four services
 // in one process (with --sandbox in a local cluster it starts, with --apply after
 // applying manifests), `orca fire` fires an ignition, `orca events` follows Orca's
-// events and `orca graph` draws the workflow of a namespace. The binary works the
-// same when named kubectl-orca, as a kubectl plugin (`kubectl orca ...`).
+// events, `orca deadletters` lists and replays dead letters, `orca graph` draws the
+// workflow of a namespace and `orca ui` serves the web view (package ui). The binary
+// works the same when named kubectl-orca, as a kubectl plugin (`kubectl orca ...`).
 //
 // Each command is a function taking an options struct and io.Writers, so that it
 // can be tested without a process; Main parses the arguments into them.
@@ -36,7 +37,9 @@ func commands() []command {
 		{"run", "run the scheduler, dispatcher, watcher and actions in one process (--sandbox: in a local cluster)", runCmd},
 		{"fire", "fire an ignition: the Tasks that start on it run", fireCmd},
 		{"events", "follow Orca's events live, one line each", eventsCmd},
+		{"deadletters", "list the dead letters with their reasons; 'deadletters replay' publishes them again", deadLettersCmd},
 		{"graph", "print the workflow graph of a namespace (mermaid or dot)", graphCmd},
+		{"ui", "serve the web view: the workflow live, its runs, fire an ignition", uiCmd},
 	}
 }
 
@@ -119,7 +122,7 @@ Usage:
 Commands:
 `, prog)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, `
 Run '%s <command> --help' for a command's flags.

@@ -108,9 +108,9 @@ func natsURL(o bus.Options) string {
 	return strings.Join(o.URLs, ",")
 }
 
-// connect connects to NATS within timeout and checks that Orca's stream exists;
-// its errors say which URL failed and what to change.
-func connect(ctx context.Context, o bus.Options, timeout time.Duration) (*bus.Bus, error) {
+// connect connects to NATS within timeout and, with checkStream, checks that
+// Orca's stream exists; its errors say which URL failed and what to change.
+func connect(ctx context.Context, o bus.Options, timeout time.Duration, checkStream bool) (*bus.Bus, error) {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
@@ -131,16 +131,23 @@ func connect(ctx context.Context, o bus.Options, timeout time.Duration) (*bus.Bu
 			"Is Orca's NATS (or `orca run`) running there? Pass --nats-url (or set ORCA_NATS_URL) to use another server",
 			natsURL(o), timeout, unwrapConnect(err))
 	}
+	if !checkStream {
+		return b, nil
+	}
 	if err := b.CheckStream(cctx); err != nil {
 		_ = b.Close()
-		stream := b.Stream()
-		if errors.Is(err, bus.ErrNoStream) {
-			return nil, fmt.Errorf("NATS at %s has no stream %s: start Orca's services (or `orca run --nats-url %s`) once, they create it, or pass --nats-stream",
-				natsURL(o), stream, natsURL(o))
-		}
-		return nil, fmt.Errorf("NATS at %s: stream %s: %w", natsURL(o), stream, err)
+		return nil, streamError(o, b.Stream(), err)
 	}
 	return b, nil
+}
+
+// streamError explains an error about Orca's stream.
+func streamError(o bus.Options, stream string, err error) error {
+	if errors.Is(err, bus.ErrNoStream) {
+		return fmt.Errorf("NATS at %s has no stream %s: start Orca's services (or `orca run --nats-url %s`) once, they create it, or pass --nats-stream",
+			natsURL(o), stream, natsURL(o))
+	}
+	return fmt.Errorf("NATS at %s: stream %s: %w", natsURL(o), stream, err)
 }
 
 // unwrapConnect drops the "connect to nats URL:" prefix that the message repeats.

@@ -45,7 +45,7 @@ func Events(ctx context.Context, stdout, stderr io.Writer, o EventsOptions) erro
 	if loc == nil {
 		loc = time.Local
 	}
-	b, err := connect(ctx, o.NATS, o.Timeout)
+	b, err := connect(ctx, o.NATS, o.Timeout, true)
 	if err != nil {
 		return fmt.Errorf("follow events: %w", err)
 	}
@@ -54,11 +54,7 @@ func Events(ctx context.Context, stdout, stderr io.Writer, o EventsOptions) erro
 	fo := bus.FollowOptions{Subjects: []string{bus.SubjectAll}}
 	scope := "all namespaces"
 	if !o.AllNamespaces {
-		prefixes := []string{bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed}
-		fo.Subjects = bus.ScopedSubjects([]string{o.Namespace}, prefixes...)
-		for _, p := range prefixes {
-			fo.Subjects = append(fo.Subjects, bus.ScopedSubjects([]string{o.Namespace}, bus.DeadLetterSubject(p))...)
-		}
+		fo.Subjects = bus.NamespaceSubjects(o.Namespace)
 		scope = "namespace " + o.Namespace
 	}
 	if o.Since > 0 {

@@ -67,7 +67,9 @@ func Fire(ctx context.Context, stdout, stderr io.Writer, o FireOptions) (*FireRe
 	if o.Kube != nil {
 		warnIfNoTaskListens(ctx, stderr, *o.Kube, o.Namespace, o.Ignition, o.Timeout)
 	}
-	b, err := connect(ctx, o.NATS, o.Timeout)
+	// No stream check first: the publish's answer says whether the stream is
+	// there, and a namespace's own NATS user may not ask for the stream's info.
+	b, err := connect(ctx, o.NATS, o.Timeout, false)
 	if err != nil {
 		return nil, fmt.Errorf("fire ignition %s/%s: %w", o.Namespace, o.Ignition, err)
 	}
@@ -82,6 +84,9 @@ func Fire(ctx context.Context, stdout, stderr io.Writer, o FireOptions) (*FireRe
 		return nil, fmt.Errorf("ignition %s/%s not fired: orca fire published id %q within the stream's duplicate window (2 minutes by default), "+
 			"so the stream dropped this one and no Task starts; pass another --id, or none for a random one", o.Namespace, o.Ignition, o.ID)
 	} else if err != nil {
+		if errors.Is(err, bus.ErrNoStream) {
+			err = streamError(o.NATS, b.Stream(), err)
+		}
 		return nil, fmt.Errorf("fire ignition %s/%s on %s: %w", o.Namespace, o.Ignition, natsURL(o.NATS), err)
 	}
 	run := o.Run

@@ -34,6 +34,9 @@ type RunOptions struct {
 	// App are the services' usual options; App.NATS.URLs empty means an embedded
 	// NATS server.
 	App app.Options
+	// Actions are the actions service's own options (its flags); Namespaces
+	// comes from App.
+	Actions actions.Options
 	// StateDir holds the embedded server's JetStream files; default DefaultStateDir.
 	StateDir string
 	// NATSHost and NATSPort are where the embedded server listens; defaults
@@ -53,6 +56,12 @@ type RunOptions struct {
 	// objects without a namespace go to ApplyNamespace (default "default").
 	Apply          []string
 	ApplyNamespace string
+	// UIAddress is where the web view of ApplyNamespace listens (loopback only);
+	// empty means DefaultUIAddress, or a free port when that is taken; "0"
+	// disables it.
+	UIAddress string
+	// UIStarted, when set, is called with the web view's address (token included).
+	UIStarted func(url string)
 }
 
 // DefaultStateDir returns $XDG_STATE_HOME/orca, else ~/.local/state/orca.
@@ -74,7 +83,7 @@ func DefaultStateDir() (string, error) {
 // nats-server whose JetStream lives in StateDir, and stops it after the services.
 // It notes what it started on stderr; the services and the Pods' output go there too.
 func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
-	log := app.NewLogger(o.App.LogFormat).With("service", RunName)
+	log := app.NewLogger(o.App.LogFormat, o.App.LogLevel).With("service", RunName)
 	var sb *sandbox.Sandbox
 	if o.Sandbox {
 		var err error
@@ -115,10 +124,19 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 	} else {
 		fmt.Fprintf(stderr, "using NATS at %s\n", natsURL(o.App.NATS))
 	}
+	webView, stopUI := startRunUI(ctx, stderr, log, o)
+	defer stopUI()
 	if sb != nil {
-		printTryThis(stderr, sb, o)
+		printTryThis(stderr, sb, o, webView)
+	} else if webView != "" {
+		fmt.Fprintf(stderr, "Orca's web view of namespace %s: %s\n", o.namespace(), webView)
 	}
-	err := app.Run(ctx, RunName, o.App, AllServices(o.App))
+	if o.Sandbox {
+		// Whoever uses the sandbox is its cluster admin, and a webhook receiver on
+		// this host is what a local test of an Action calls.
+		o.Actions.Egress.AllowedCIDRs = append(o.Actions.Egress.AllowedCIDRs, actions.LoopbackCIDRs...)
+	}
+	err := app.Run(ctx, RunName, o.App, AllServices(o.App, o.Actions))
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause // the sandbox failed
 	}
@@ -126,18 +144,20 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 }
 
 // AllServices returns the Setup of the four services on one manager.
-func AllServices(o app.Options) app.Setup {
+func AllServices(o app.Options, ao actions.Options) app.Setup {
+	ao.Namespaces = o.Namespaces
 	return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
 		if err := scheduler.Setup(ctx, mgr, b, scheduler.Options{}); err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}
-		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces}); err != nil {
+		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}}); err != nil {
 			return fmt.Errorf("dispatcher: %w", err)
 		}
 		if err := watcher.Setup(ctx, mgr, b, watcher.Options{StatusWritesPerSecond: o.TaskStatusQPS}); err != nil {
 			return fmt.Errorf("watcher: %w", err)
 		}
-		if err := actions.Setup(ctx, mgr, b, actions.Options{Namespaces: o.Namespaces}); err != nil {
+		ao.Consumer.RetryFor = o.RetryFor
+		if err := actions.Setup(ctx, mgr, b, ao); err != nil {
 			return fmt.Errorf("actions: %w", err)
 		}
 		return nil
@@ -185,6 +205,7 @@ func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
 	fs := newFlagSet("run")
 	var o RunOptions
 	o.App.BindFlags(fs)
+	o.Actions.BindFlags(fs)
 	fs.StringVar(&o.StateDir, "state-dir", "", "folder of the embedded NATS's JetStream files and of the sandbox (default: $XDG_STATE_HOME/orca, else ~/.local/state/orca)")
 	fs.StringVar(&o.NATSHost, "nats-host", "127.0.0.1", "address the embedded NATS listens on (ignored with --nats-url)")
 	fs.IntVar(&o.NATSPort, "nats-port", DefaultNATSPort, "port of the embedded NATS; 0 picks a free one (ignored with --nats-url)")
@@ -194,7 +215,8 @@ func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
 		o.Apply = append(o.Apply, s)
 		return nil
 	})
-	fs.StringVar(&o.ApplyNamespace, "apply-namespace", "default", "namespace of the applied objects that name none")
+	fs.StringVar(&o.ApplyNamespace, "apply-namespace", "default", "namespace of the applied objects that name none, and the one the web view shows")
+	fs.StringVar(&o.UIAddress, "ui-address", DefaultUIAddress, "address of the web view, on the loopback interface (0 disables it; see 'orca ui')")
 	pos, err := parse(c, fs, "run [--sandbox | --kubeconfig FILE] [--state-dir DIR | --nats-url URL] [--apply PATH] [flags]",
 		`Runs Orca's four services, scheduler, dispatcher, watcher and actions, in one
 process against the cluster of the kubeconfig (the CRDs must be installed), until
@@ -208,7 +230,9 @@ With --sandbox it first starts a local cluster (etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and a node agent that runs each Pod's
 commands as processes on this host) in <state-dir>/sandbox, with the CRDs
 installed, and prints its kubeconfig. Each start is clean: the sandbox folder,
-the NATS stream included, is emptied first. Ctrl-C stops every process.
+the NATS stream included, is emptied first. Ctrl-C stops every process. In the
+sandbox, webhooks may also reach this host (127.0.0.0/8, ::1); elsewhere they may
+not, unless --webhook-allowed-cidrs says so.
 
 Examples:
   orca run --sandbox --apply examples
@@ -224,6 +248,9 @@ Examples:
 	if o.NATSPort == 0 {
 		o.NATSPort = -1 // the flag's 0 means a free port
 	}
+	if o.UIAddress == DefaultUIAddress {
+		o.UIAddress = "" // the default may move to a free port when taken
+	}
 	if err := o.App.Complete(); err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -236,4 +263,12 @@ Examples:
 		}
 	}
 	return RunAll(ctx, c.stderr, o)
+}
+
+// namespace is where objects without one are applied, and what the web view shows.
+func (o RunOptions) namespace() string {
+	if o.ApplyNamespace == "" {
+		return "default"
+	}
+	return o.ApplyNamespace
 }

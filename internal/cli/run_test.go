@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +58,7 @@ func TestRunAllRunsTheSeedWorkflow(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	natsURL := make(chan string, 1)
+	natsURL, webView := make(chan string, 1), make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
 		done <- cli.RunAll(ctx, io.Discard, cli.RunOptions{
@@ -63,9 +66,12 @@ func TestRunAllRunsTheSeedWorkflow(t *testing.T) {
 				Kubeconfig: env.KubeconfigPath, Namespaces: []string{ns},
 				MetricsAddr: "0", ProbeAddr: "0", LogFormat: "text",
 			},
-			StateDir:    stateDir,
-			NATSPort:    -1, // a free port
-			NATSStarted: func(url string) { natsURL <- url },
+			StateDir:       stateDir,
+			NATSPort:       -1, // a free port
+			NATSStarted:    func(url string) { natsURL <- url },
+			ApplyNamespace: ns,
+			UIAddress:      "127.0.0.1:0",
+			UIStarted:      func(url string) { webView <- url },
 		})
 	}()
 	var url string
@@ -98,6 +104,22 @@ func TestRunAllRunsTheSeedWorkflow(t *testing.T) {
 	task2 := newPod(t, ns, "task2")
 	assert.Equal(t, "42", podEnv(task2)["ORCA_DATA"])
 	assert.Equal(t, "task1", podEnv(task2)["ORCA_INITIATOR"])
+
+	// The web view runs too, behind its token.
+	page := <-webView
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	resp, err := (&http.Client{Jar: jar}).Get(page)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "<title>Orca</title>")
+	resp, err = http.Get(strings.Split(page, "?")[0])
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "not without the token")
 
 	// The scheduler runs too: the seed's Ignitor (NOW) starts task1 once more.
 	applyFile(t, ns, "seed-ignitor.yaml")

@@ -50,15 +50,11 @@ func prepareCluster(ctx context.Context, stderr io.Writer, o RunOptions) error {
 			return err
 		}
 	}
-	ns := o.ApplyNamespace
-	if ns == "" {
-		ns = "default"
-	}
-	return applyPaths(ctx, c, ns, o.Apply, stderr)
+	return applyPaths(ctx, c, o.namespace(), o.Apply, stderr)
 }
 
 // printTryThis tells where the sandbox's kubeconfig is and what to try.
-func printTryThis(w io.Writer, sb *sandbox.Sandbox, o RunOptions) {
+func printTryThis(w io.Writer, sb *sandbox.Sandbox, o RunOptions, webView string) {
 	orca := "orca"
 	if exe, err := os.Executable(); err == nil {
 		orca = shortPath(exe)
@@ -67,9 +63,12 @@ func printTryThis(w io.Writer, sb *sandbox.Sandbox, o RunOptions) {
 	if url := strings.Join(o.App.NATS.URLs, ","); url != bus.DefaultURL {
 		nats = " --nats-url " + url
 	}
+	if webView != "" {
+		webView = "\nWatch it in your browser: " + webView + "\n\n"
+	}
 	fmt.Fprintf(w, `
 Orca runs in a sandbox cluster: its Pods run as processes on this host.
-In another terminal:
+%sIn another terminal:
 
   export KUBECONFIG=%s
   alias kubectl=%s
@@ -81,7 +80,7 @@ In another terminal:
 
 Logs of the control plane: %s. Ctrl-C stops everything.
 
-`, sb.KubeconfigPath, sb.Kubectl, orca, nats, orca, nats, orca, sb.LogDir)
+`, webView, sb.KubeconfigPath, sb.Kubectl, orca, nats, orca, nats, orca, sb.LogDir)
 }
 
 // shortPath returns path relative to the working folder when it is below it.

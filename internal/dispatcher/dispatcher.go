@@ -52,6 +52,7 @@ type Dispatcher struct {
 	bus      *bus.Bus
 	opts     Options
 	log      *slog.Logger
+	failing  sync.Map // uids of Tasks whose failed create was reported
 }
 
 // Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
@@ -79,7 +80,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
 	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = o.Concurrency
-	return mgr.Add(&app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
+	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 
 // handle starts the Tasks that one event triggers.
@@ -182,7 +183,7 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		if d.opts.AfterCreate != nil {
 			d.opts.AfterCreate(pod)
 		}
-		return d.clearFailure(ctx, task)
+		return d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
 		d.dropDuplicate(task, pod.Name, s)
 		return nil
@@ -190,6 +191,10 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		metrics.podsRejected.Inc()
 		return d.reportInvalid(ctx, task, pod.Name, err)
 	default:
+		metrics.podCreateErrors.Inc()
+		if ctx.Err() == nil {
+			d.reportRetrying(ctx, task, pod.Name, err)
+		}
 		return fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
 	}
 }

@@ -15,6 +15,10 @@
 // removes once the Pod's completion event is stored.
 //
 // A Pod that the API server rejects as invalid is reported on the Task (a Warning
-// Event and the PodsCreated condition) and not retried; any other refusal (quota,
-// throttling, a 5xx, a terminating namespace) is retried with the bus's backoff.
+// Event and the Dispatching condition) and not retried. Any other refusal (quota,
+// throttling, a 5xx, a failing admission webhook, a terminating namespace) is
+// retried with the bus's capped backoff for as long as the consumer's RetryFor
+// (a day by default) allows; meanwhile the Task shows Dispatching=False with the
+// API server's reason and message and a Warning Event, both cleared with the next
+// Pod created.
 package dispatcher

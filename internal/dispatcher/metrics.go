@@ -10,6 +10,7 @@ var metrics = struct {
 	podsRejected    prometheus.Counter
 	duplicates      prometheus.Counter
 	staleTaskEvents prometheus.Counter
+	podCreateErrors prometheus.Counter
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -27,8 +28,12 @@ var metrics = struct {
 		Name: "orca_dispatcher_stale_task_events_total",
 		Help: "Task events that started nothing because the Task that ran the Pod was deleted or replaced (another uid).",
 	}),
+	podCreateErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_pod_create_errors_total",
+		Help: "Pod creates that failed for a reason a retry may fix (API server unreachable, quota, ...): the event comes back.",
+	}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors)
 }

@@ -3,6 +3,7 @@ package nodeagent
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -38,9 +39,13 @@ type Options struct {
 	// A Pod's folder is removed when the Pod is deleted.
 	Dir string
 	// ListenAddr is the address of the kubelet API that serves `kubectl logs`
-	// over TLS without authentication, so keep it on loopback; DefaultListenAddr
-	// when empty. Port 0 picks a free port.
+	// over TLS; DefaultListenAddr when empty. Port 0 picks a free port.
 	ListenAddr string
+	// ClientCAs verify the client certificates of the kubelet API, as the
+	// kubelet's --client-ca-file does: only a client with a certificate they
+	// signed, kube-apiserver's --kubelet-client-certificate, is served; required
+	// (controlplane.KubeletClient makes both).
+	ClientCAs *x509.CertPool
 	// Output, when set, receives every line the containers print, prefixed with
 	// "<namespace>/<pod>/<container>: ". Writes are serialized.
 	Output io.Writer
@@ -67,6 +72,9 @@ func New(o Options) (*Agent, error) {
 	}
 	if o.Dir == "" {
 		return nil, errors.New("node agent needs a folder")
+	}
+	if o.ClientCAs == nil {
+		return nil, errors.New("node agent needs the CAs of its clients' certificates")
 	}
 	if o.NodeName == "" {
 		o.NodeName = DefaultNodeName
@@ -120,7 +128,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	tlsConfig, err := servingTLS(a.opts.NodeName, a.pods.cfg.NodeIP)
+	tlsConfig, err := servingTLS(a.opts.NodeName, a.pods.cfg.NodeIP, a.opts.ClientCAs)
 	if err != nil {
 		return err
 	}

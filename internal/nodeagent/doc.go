@@ -30,7 +30,9 @@
 //   - Container output goes to a log file under Options.Dir, which `kubectl logs`
 //     reads through the agent's HTTPS server (tail, limitBytes and follow are
 //     supported; timestamps and since are not). exec, attach and port-forward are
-//     not supported.
+//     not supported. As the kubelet's, that server serves only a client whose
+//     certificate Options.ClientCAs signed: kube-apiserver's kubelet client
+//     certificate.
 //
 // A program that runs an Agent must call RunContainerIfChild first thing in main,
 // and a test package that runs one must call it first thing in TestMain.

@@ -69,6 +69,7 @@ func (h *harness) run(t *testing.T) {
 		Client:     h.client,
 		Dir:        h.dir,
 		ListenAddr: "127.0.0.1:0",
+		ClientCAs:  env.KubeletClientCAs,
 		Output:     h.output,
 		Log: funcr.New(func(prefix, args string) {
 			fmt.Fprintln(logs, prefix, args)

@@ -1,9 +1,18 @@
 package nodeagent_test
 
 import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sirocco-cloud/orca/internal/controlplane"
 )
 
 func TestKubectlLogs(t *testing.T) {
@@ -27,4 +36,37 @@ func TestKubectlLogsFollow(t *testing.T) {
 
 	// Returns only when the container ended, with everything it printed.
 	assert.Equal(t, "a\nb\n", h.kubectl(t, "logs", "-f", "follow"))
+}
+
+// TestKubeletAPIServesOnlyTheAPIServer calls the agent's kubelet API directly, as
+// any local user could: without a client certificate, or with one that the API
+// server's CA did not sign, it answers nothing; kubectl logs, through the API
+// server and its client certificate, still works.
+func TestKubeletAPIServesOnlyTheAPIServer(t *testing.T) {
+	h := startAgent(t)
+	h.create(t, h.pod("secret-logs", shell("main", "echo the password is hunter2")))
+	h.waitEnded(t, "secret-logs")
+	assert.Equal(t, "the password is hunter2\n", h.kubectl(t, "logs", "secret-logs"))
+
+	node, err := h.client.CoreV1().Nodes().Get(t.Context(), h.node, metav1.GetOptions{})
+	require.NoError(t, err)
+	url := fmt.Sprintf("https://127.0.0.1:%d/containerLogs/%s/secret-logs/main", node.Status.DaemonEndpoints.KubeletEndpoint.Port, h.ns)
+
+	other, err := controlplane.NewKubeletClient(t.TempDir())
+	require.NoError(t, err)
+	forged, err := tls.LoadX509KeyPair(other.CertFile, other.KeyFile)
+	require.NoError(t, err)
+	for name, certs := range map[string][]tls.Certificate{"no client certificate": nil, "another CA's certificate": {forged}} {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: certs}, //nolint:gosec // the agent's certificate is self-signed
+		}}
+		resp, err := c.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			t.Errorf("%s: answered %d: %q", name, resp.StatusCode, body)
+			continue
+		}
+		assert.Contains(t, err.Error(), "certificate", name)
+	}
 }

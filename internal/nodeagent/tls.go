@@ -14,9 +14,10 @@ import (
 )
 
 // servingTLS returns a TLS config with a self-signed serving certificate for the
-// Node's name and address, made in memory. The API server does not verify kubelet
-// certificates in the sandbox; virtual-kubelet does not serve without TLS.
-func servingTLS(nodeName, ip string) (*tls.Config, error) {
+// Node's name and address, made in memory, that requires a client certificate
+// signed by clientCAs. The API server does not verify kubelet certificates in the
+// sandbox; virtual-kubelet does not serve without TLS.
+func servingTLS(nodeName, ip string, clientCAs *x509.CertPool) (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate kubelet serving key: %w", err)
@@ -43,5 +44,7 @@ func servingTLS(nodeName, ip string) (*tls.Config, error) {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    clientCAs,
 	}, nil
 }

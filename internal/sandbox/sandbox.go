@@ -49,6 +49,7 @@ type Sandbox struct {
 	LogDir string
 
 	env       *envtest.Environment
+	kubelet   *controlplane.KubeletClient
 	logs      []*os.File
 	procs     []*controlplane.Process
 	stopAgent context.CancelFunc
@@ -141,6 +142,14 @@ func (s *Sandbox) startAPIServer(o Options) error {
 	}
 	s.env.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir, Out: etcdLog, Err: etcdLog}
 	s.env.ControlPlane.APIServer = &envtest.APIServer{CertDir: certDir, Out: apiLog, Err: apiLog}
+	// kube-apiserver reaches the node agent's kubelet API (kubectl logs) with a
+	// client certificate, which the agent requires.
+	if s.kubelet, err = controlplane.NewKubeletClient(certDir); err != nil {
+		return err
+	}
+	for k, v := range s.kubelet.APIServerArgs() {
+		s.env.ControlPlane.APIServer.Configure().Set(k, v)
+	}
 	s.log.Info("starting etcd and kube-apiserver", "logs", s.LogDir)
 	if _, err := s.env.Start(); err != nil {
 		s.env = nil
@@ -194,7 +203,7 @@ func (s *Sandbox) startAgent(ctx context.Context, o Options) error {
 	}
 	agent, err := nodeagent.New(nodeagent.Options{
 		NodeName: NodeName, Client: cs, Dir: filepath.Join(o.Dir, "node"),
-		ListenAddr: "127.0.0.1:0", Output: o.Output, Log: logr.FromSlogHandler(o.Log.With("component", "node-agent").Handler()),
+		ListenAddr: "127.0.0.1:0", ClientCAs: s.kubelet.CAs, Output: o.Output, Log: logr.FromSlogHandler(o.Log.With("component", "node-agent").Handler()),
 	})
 	if err != nil {
 		return err

@@ -1,37 +1,42 @@
 // Package scheduler fires Ignitors on time. It is a controller-runtime controller
-// on Ignitors that runs only in the elected leader: for each Ignitor it computes
-// the scheduled times from spec.scheduled, publishes orca.ignited.<ns>.<name> on
-// the bus when one is due, records the firing in the Ignitor's status and requeues
-// itself for the next time. No in-process timer or cron runner holds state.
+// on Ignitors that runs only in the elected leader: for each Ignitor it asks
+// package schedule which scheduled times are due at its clock's now, publishes
+// orca.ignited.<ns>.<name> on the bus for each time that fires, records the
+// firings and skips in the Ignitor's status and requeues itself for the next
+// time. No in-process timer or cron runner holds state. Package schedule says
+// what the times are (NOW, RFC 3339 times, cron expressions in spec.timeZone
+// with their daylight-saving rules, @every, several schedules) and how missed
+// times are caught up.
 //
-// Schedules:
-//   - NOW fires once, for the Ignitor's creation time.
-//   - An RFC 3339 time fires once, at that time; a time already past that never
-//     fired fires at once.
-//   - A cron expression (5 fields, or a descriptor such as @hourly or @every 10m,
-//     parsed by robfig/cron's ParseStandard) in spec.timeZone (default UTC) fires at
-//     every scheduled time strictly after the creation time. @every counts from the
-//     last firing, else from the creation time. spec.timeZone applies only to
-//     cron expressions: an RFC 3339 time carries its own offset.
+// Exactly once: a scheduled time at or before the mark, the later of
+// status.lastFired and status.lastSkip.last, never fires again, whatever
+// restarts, failovers or edits happen. A firing publishes first and records
+// second; the event id is "<ignitor uid>-<scheduled unix seconds>" and the
+// stream drops a republished id within its duplicate window, so a crash between
+// the publish and the status write republishes the same event and stores it
+// once. Before publishing, the Ignitor is read again from the API server (not
+// the cache), so a stale cache cannot make a time fire twice. The stream's
+// duplicate window (2 minutes by default) bounds this: a status write that keeps
+// failing for longer could store a time twice. When several times fire at once
+// (catchUp All), they are published oldest first and recorded in one status
+// write; a publish that fails ends the batch, and what was published before it
+// is recorded.
 //
-// Exactly once: status.lastFired is the only record of what fired. A scheduled time
-// at or before lastFired never fires again, whatever restarts, failovers or edits
-// happen. A firing publishes first and records second; the event id is
-// "<ignitor uid>-<scheduled unix seconds>" and the stream drops a republished id
-// within its duplicate window, so a crash between the publish and the status write
-// republishes the same event and stores it once. Before publishing, the Ignitor is
-// read again from the API server (not the cache), so a stale cache cannot make a
-// time fire twice. The stream's duplicate window (2 minutes by default) bounds
-// this: a status write that keeps failing for longer could store a time twice.
+// Missed times (the scheduler was down, a reconcile came late, or the Ignitor
+// was suspended) follow spec.catchUp: None fires only a latest time that is at
+// most schedule.OnTime late, Latest (the default) fires the latest, All fires up
+// to maxCatchUpRuns of the latest. spec.startingDeadlineSeconds skips any time
+// handled later than that after it. Every skipped time is counted in
+// status.lastSkip and announced by a Warning Event: Skipped (the catch-up rule)
+// or MissedDeadline (the deadline); skipped times never fire later.
 //
-// Missed times: after downtime (or when a reconcile comes late), a cron Ignitor
-// fires only the most recent missed time, once, and a Normal Event "Skipped" says
-// how many earlier times were skipped; the skipped times are never fired later.
-// A one-shot time that was missed fires at once.
+// Suspend: while spec.suspend is true nothing fires, status.nextFire is empty
+// and the condition Suspended is True (Event Suspended). Setting it back to false
+// (Event Resumed) fires the times missed meanwhile by the catch-up rule.
 //
-// Edits: a change of spec.scheduled or spec.timeZone is picked up at once; a new
-// one-shot time later than lastFired fires at that time, and a new cron expression
-// fires its times after lastFired.
+// Edits: a change of the schedules or spec.timeZone is picked up at once; a new
+// one-shot time later than the mark fires at that time, and a new cron
+// expression fires its times after the mark.
 //
 // An unusable value (a cron expression robfig/cron rejects, or an unknown time
 // zone) sets the condition ScheduleValid=False with reason InvalidSchedule and a

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -123,12 +125,53 @@ func (h *harness) startScheduler(now func() time.Time) (stop func()) {
 
 func (h *harness) createIgnitor(name, scheduled, tz, data string) *orcav1.Ignitor {
 	h.t.Helper()
-	ign := &orcav1.Ignitor{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name},
-		Spec:       orcav1.IgnitorSpec{Scheduled: scheduled, TimeZone: tz, Data: data},
-	}
+	return h.create(name, orcav1.IgnitorSpec{Scheduled: scheduled, TimeZone: tz, Data: data})
+}
+
+// create creates an Ignitor; the API server fills in the defaults.
+func (h *harness) create(name string, spec orcav1.IgnitorSpec) *orcav1.Ignitor {
+	h.t.Helper()
+	ign := &orcav1.Ignitor{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: name}, Spec: spec}
 	require.NoError(h.t, env.Client.Create(h.t.Context(), ign))
 	return ign
+}
+
+// edit changes the Ignitor's spec and waits until the scheduler has seen the
+// new generation: an edit is also how a test makes the scheduler look again
+// after moving its clock.
+func (h *harness) edit(name string, change func(*orcav1.IgnitorSpec)) *orcav1.Ignitor {
+	h.t.Helper()
+	var gen int64
+	require.NoError(h.t, retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ign := h.get(name)
+		change(&ign.Spec)
+		ign.Spec.Description = fmt.Sprintf("edit %d", ign.Generation+1)
+		err := env.Client.Update(h.t.Context(), ign)
+		gen = ign.Generation
+		return err
+	}))
+	return h.waitIgnitor(name, 10*time.Second, fmt.Sprintf("observedGeneration %d", gen),
+		func(i *orcav1.Ignitor) bool { return i.Status.ObservedGeneration >= gen })
+}
+
+// clock is a fake clock that a test sets.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }
 
 func (h *harness) get(name string) *orcav1.Ignitor {
@@ -204,19 +247,28 @@ func (h *harness) waitEvent(name, eventType, reason string) string {
 	h.t.Helper()
 	var note string
 	require.Eventually(h.t, func() bool {
-		var list eventsv1.EventList
-		if err := env.Client.List(h.t.Context(), &list, client.InNamespace(h.ns)); err != nil {
-			return false
+		notes := h.events(name, eventType, reason)
+		if len(notes) > 0 {
+			note = notes[0]
 		}
-		for _, e := range list.Items {
-			if e.Regarding.Name == name && e.Type == eventType && e.Reason == reason {
-				note = e.Note
-				return true
-			}
-		}
-		return false
+		return len(notes) > 0
 	}, 10*time.Second, 50*time.Millisecond, "no %s Event %s on ignitor %s", eventType, reason, name)
 	return note
+}
+
+// events returns the notes of the Events on the Ignitor name with the given
+// type and reason.
+func (h *harness) events(name, eventType, reason string) []string {
+	h.t.Helper()
+	var list eventsv1.EventList
+	require.NoError(h.t, env.Client.List(h.t.Context(), &list, client.InNamespace(h.ns)))
+	var notes []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name && e.Type == eventType && e.Reason == reason {
+			notes = append(notes, e.Note)
+		}
+	}
+	return notes
 }
 
 func validCondition(ign *orcav1.Ignitor) *metav1.Condition {

@@ -9,13 +9,14 @@ import (
 const (
 	outcomeFired   = "fired"   // published and recorded in the status
 	outcomeFailed  = "failed"  // the publish or the status write failed; retried
-	outcomeSkipped = "skipped" // a missed cron time that was not fired
+	outcomeSkipped = "skipped" // a missed time the catch-up rule does not fire
+	outcomeExpired = "expired" // a time that could not fire within startingDeadlineSeconds
 	outcomeInvalid = "invalid" // an unusable schedule was found
 )
 
 var firesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "orca_scheduler_fires_total",
-	Help: "Scheduled times handled by the scheduler, by outcome: fired, failed (retried), skipped (missed cron times not fired) and invalid (unusable schedules seen).",
+	Help: "Scheduled times handled by the scheduler, by outcome: fired, failed (retried), skipped (missed times the catch-up rule does not fire), expired (past startingDeadlineSeconds) and invalid (unusable schedules seen).",
 }, []string{"outcome"})
 
 func init() {

@@ -26,6 +26,11 @@ func TestNowFiresOnceAcrossRestarts(t *testing.T) {
 	assert.Nil(t, got.Status.NextFire)
 	assert.Equal(t, wantID, got.Status.LastEventID)
 	assert.Equal(t, int64(1), got.Status.ObservedGeneration)
+	require.Len(t, got.Status.History, 1)
+	assert.Equal(t, wantID, got.Status.History[0].ID)
+	assert.True(t, got.Status.History[0].ScheduledTime.Equal(&metav1.Time{Time: created}))
+	assert.False(t, got.Status.History[0].FiredAt.Before(&metav1.Time{Time: created}))
+	assert.Nil(t, got.Status.LastSkip)
 	cond := validCondition(got)
 	require.NotNil(t, cond)
 	assert.Equal(t, metav1.ConditionTrue, cond.Status)
@@ -187,8 +192,12 @@ func TestMissedCronTimesFireOnlyTheLatest(t *testing.T) {
 			attempts := h.attemptsFor("missed")
 			require.Len(t, attempts, 1)
 			assert.True(t, attempts[0].ig.Time.Equal(wantFire))
-			note := h.waitEvent("missed", corev1.EventTypeNormal, "Skipped")
-			assert.Contains(t, note, fmt.Sprintf("skipped %d earlier", wantSkipped))
+			note := h.waitEvent("missed", corev1.EventTypeWarning, ReasonSkipped)
+			assert.Contains(t, note, fmt.Sprintf("skipped %d missed scheduled times", wantSkipped))
+			assert.Contains(t, note, "catchUp Latest fires only the latest missed time")
+			require.NotNil(t, got.Status.LastSkip)
+			assert.Equal(t, int64(wantSkipped), got.Status.LastSkip.Count)
+			assert.True(t, got.Status.LastSkip.Last.Before(got.Status.LastFired))
 		})
 	}
 }
@@ -196,13 +205,18 @@ func TestMissedCronTimesFireOnlyTheLatest(t *testing.T) {
 func TestInvalidSchedule(t *testing.T) {
 	h := newHarness(t)
 	h.startScheduler(nil)
-	tests := []struct{ name, scheduled, tz, wantMsg string }{
+	tests := []struct {
+		name, scheduled, tz, wantMsg string
+		schedules                    []orcav1.Schedule
+	}{
 		{name: "bad-minute", scheduled: "61 * * * *", wantMsg: `"61 * * * *"`},
 		{name: "bad-zone", scheduled: "0 * * * *", tz: "Mars/Olympus", wantMsg: `timeZone "Mars/Olympus"`},
+		{name: "never", scheduled: "0 0 30 2 *", wantMsg: "matches no time in the five years"},
+		{name: "bad-entry", scheduled: "@hourly", schedules: []orcav1.Schedule{"@daily", "0 0 * * 8"}, wantMsg: `schedules[1]: "0 0 * * 8"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h.createIgnitor(tt.name, tt.scheduled, tt.tz, "")
+			h.create(tt.name, orcav1.IgnitorSpec{Scheduled: tt.scheduled, TimeZone: tt.tz, Schedules: tt.schedules})
 			got := h.waitIgnitor(tt.name, 10*time.Second, "ScheduleValid=False", func(i *orcav1.Ignitor) bool {
 				c := validCondition(i)
 				return c != nil && c.Status == metav1.ConditionFalse
@@ -214,7 +228,7 @@ func TestInvalidSchedule(t *testing.T) {
 			assert.Contains(t, h.waitEvent(tt.name, corev1.EventTypeWarning, ReasonInvalidSchedule), tt.wantMsg)
 
 			// Fixing the spec makes the schedule valid again.
-			got.Spec.Scheduled, got.Spec.TimeZone = "@every 1h", ""
+			got.Spec.Scheduled, got.Spec.TimeZone, got.Spec.Schedules = "@every 1h", "", nil
 			require.NoError(t, env.Client.Update(t.Context(), got))
 			c := got.CreationTimestamp.Time
 			fixed := h.waitIgnitor(tt.name, 10*time.Second, "ScheduleValid=True", func(i *orcav1.Ignitor) bool {

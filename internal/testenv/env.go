@@ -3,6 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -33,6 +34,9 @@ type Env struct {
 	AssetsDir string
 	// KubeconfigPath is a kubeconfig file for the admin, for kubectl and for binaries.
 	KubeconfigPath string
+	// KubeletClientCAs verify the client certificate that kube-apiserver shows
+	// kubelets: a node agent's Options.ClientCAs.
+	KubeletClientCAs *x509.CertPool
 
 	env *envtest.Environment
 	dir string
@@ -76,6 +80,15 @@ func Start() (*Env, error) {
 			Scheme:             e.Scheme,
 		},
 		Scheme: e.Scheme,
+	}
+	kubelet, err := controlplane.NewKubeletClient(dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	e.KubeletClientCAs = kubelet.CAs
+	for k, v := range kubelet.APIServerArgs() {
+		e.env.ControlPlane.GetAPIServer().Configure().Set(k, v)
 	}
 	if e.Config, err = e.env.Start(); err != nil {
 		_ = os.RemoveAll(dir)

@@ -43,7 +43,17 @@ func (k Kubelet) Succeed(ctx context.Context, key types.NamespacedName, message 
 // End ends the Pod with the first container's exit code and termination message;
 // the other containers exit 0. The phase is Succeeded for 0 and Failed otherwise.
 func (k Kubelet) End(ctx context.Context, key types.NamespacedName, exitCode int32, message string) error {
-	return k.update(ctx, key, func(pod *corev1.Pod) {
+	return k.update(ctx, key, end(exitCode, message))
+}
+
+// EndCached is End starting from a copy of the Pod that the caller has, from an
+// informer say: one write instead of a read and a write, unless it conflicts.
+func (k Kubelet) EndCached(ctx context.Context, pod *corev1.Pod, exitCode int32, message string) error {
+	return k.updateFrom(ctx, pod, client.ObjectKeyFromObject(pod), end(exitCode, message))
+}
+
+func end(exitCode int32, message string) func(*corev1.Pod) {
+	return func(pod *corev1.Pod) {
 		now := metav1.Now()
 		if pod.Status.StartTime == nil {
 			pod.Status.StartTime = &now
@@ -65,7 +75,7 @@ func (k Kubelet) End(ctx context.Context, key types.NamespacedName, exitCode int
 				Name: c.Name, Image: c.Image, State: corev1.ContainerState{Terminated: term},
 			})
 		}
-	})
+	}
 }
 
 // SetStatus replaces the Pod's status with the one that mutate writes.
@@ -74,13 +84,21 @@ func (k Kubelet) SetStatus(ctx context.Context, key types.NamespacedName, mutate
 }
 
 func (k Kubelet) update(ctx context.Context, key types.NamespacedName, mutate func(*corev1.Pod)) error {
+	return k.updateFrom(ctx, nil, key, mutate)
+}
+
+// updateFrom writes the status that mutate makes, first from a copy of cached
+// when it is set, then from the Pod as read after each conflict.
+func (k Kubelet) updateFrom(ctx context.Context, cached *corev1.Pod, key types.NamespacedName, mutate func(*corev1.Pod)) error {
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var pod corev1.Pod
-		if err := k.Client.Get(ctx, key, &pod); err != nil {
+		pod := &corev1.Pod{}
+		if cached != nil {
+			pod, cached = cached.DeepCopy(), nil
+		} else if err := k.Client.Get(ctx, key, pod); err != nil {
 			return err
 		}
-		mutate(&pod)
-		return k.Client.Status().Update(ctx, &pod)
+		mutate(pod)
+		return k.Client.Status().Update(ctx, pod)
 	})
 	if err != nil {
 		return fmt.Errorf("set status of pod %s: %w", key, err)

@@ -29,7 +29,6 @@ import (
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
 
 // indexTask maps an Orca Pod that keeps the completion finalizer to the name of
 // the Task that started it: the Pods that the Task's status is made of. A Pod

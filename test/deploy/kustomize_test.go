@@ -102,8 +102,9 @@ func TestBaseInstallsTheServicesAsTheIssueAsks(t *testing.T) {
 	require.NotNil(t, ns, "namespace orca-system")
 	assert.Equal(t, "restricted", ns.GetLabels()["pod-security.kubernetes.io/enforce"])
 	for _, o := range objs {
-		if o.GetKind() != "Namespace" && o.GetKind() != "CustomResourceDefinition" &&
-			!strings.HasPrefix(o.GetKind(), "Cluster") {
+		if clusterScoped(o) {
+			assert.Empty(t, o.GetNamespace(), "%s %s is cluster-scoped", o.GetKind(), o.GetName())
+		} else {
 			assert.Equal(t, "orca-system", o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
 		}
 	}
@@ -202,7 +203,18 @@ func TestBaseInstallsTheServicesAsTheIssueAsks(t *testing.T) {
 		{Kind: "ServiceAccount", Name: "orca-scheduler", Namespace: "orca-system"},
 		{Kind: "ServiceAccount", Name: "orca-watcher", Namespace: "orca-system"},
 	}, rb.Subjects)
-	require.NotNil(t, find(objs, "Role", rb.RoleRef.Name))
+	role := typed[rbacv1.Role](t, find(objs, "Role", rb.RoleRef.Name))
+	assert.Equal(t, "orca-system", role.Namespace)
+	assert.Equal(t, generatedRules(t, "leader-election"), role.Rules)
+	// The actions service's rights on Secrets: a ClusterRole bound nowhere.
+	reader := typed[rbacv1.ClusterRole](t, find(objs, "ClusterRole", "orca-actions-secret-reader"))
+	assert.Equal(t, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}}}, reader.Rules)
+	for _, o := range ofKind(objs, "ClusterRoleBinding", "RoleBinding") {
+		assert.NotEqual(t, "orca-actions-secret-reader", typed[rbacv1.ClusterRoleBinding](t, o).RoleRef.Name, "%s %s", o.GetKind(), o.GetName())
+	}
+	// Who writes an Action must be able to read the Secrets it names.
+	require.NotNil(t, find(objs, "ValidatingAdmissionPolicy", "orca-action-secrets"))
+	require.NotNil(t, find(objs, "ValidatingAdmissionPolicyBinding", "orca-action-secrets"))
 
 	// One metrics Service on port 8080 of all four.
 	metrics := typed[corev1.Service](t, find(objs, "Service", "orca-metrics"))
@@ -241,8 +253,18 @@ func TestBaseInstallsTheServicesAsTheIssueAsks(t *testing.T) {
 	}
 }
 
-// generatedRules returns the rules of the ClusterRole that `make manifests`
-// generated for a service.
+// clusterScoped reports whether an object of Orca's install is cluster-scoped.
+func clusterScoped(o *unstructured.Unstructured) bool {
+	switch o.GetKind() {
+	case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+		return true
+	}
+	return false
+}
+
+// generatedRules returns the rules of the ClusterRole (or Role) that `make
+// manifests` generated for a service (or for leader-election).
 func generatedRules(t *testing.T, svc string) []rbacv1.PolicyRule {
 	t.Helper()
 	b, err := os.ReadFile(deployDir("rbac", svc, "role.yaml"))
@@ -256,7 +278,7 @@ func generatedRules(t *testing.T, svc string) []rbacv1.PolicyRule {
 // TestBaseRBACIsTheGeneratedRBAC keeps base/rbac/<service>-role.yaml equal to the
 // ClusterRoles that `make manifests` generates; ORCA_UPDATE_DEPLOY=1 refreshes them.
 func TestBaseRBACIsTheGeneratedRBAC(t *testing.T) {
-	for _, svc := range services {
+	for _, svc := range append(slices.Clone(services), "leader-election") {
 		generated, err := os.ReadFile(deployDir("rbac", svc, "role.yaml"))
 		require.NoError(t, err)
 		copyPath := deployDir("base", "rbac", svc+"-role.yaml")
@@ -333,15 +355,18 @@ func TestOverlaysChangeWhatTheySay(t *testing.T) {
 
 	t.Run("namespaced", func(t *testing.T) {
 		objs := objects(t, render(t, deployDir("overlays", "namespaced")))
-		assert.Empty(t, ofKind(objs, "ClusterRole", "ClusterRoleBinding"))
+		assert.Empty(t, ofKind(objs, "ClusterRoleBinding"))
+		require.Len(t, ofKind(objs, "ClusterRole"), 1)
+		assert.Equal(t, "orca-actions-secret-reader", ofKind(objs, "ClusterRole")[0].GetName(), "bound by the namespace's owner, if at all")
 		assert.Len(t, ofKind(objs, "CustomResourceDefinition"), 3, "the CRDs stay, cluster-scoped")
 		ns := find(objs, "Namespace", namespacedNS)
 		require.NotNil(t, ns)
 		assert.Empty(t, ns.GetLabels()["pod-security.kubernetes.io/enforce"], "Tasks run in this namespace")
 		for _, o := range objs {
-			switch o.GetKind() {
-			case "Namespace", "CustomResourceDefinition":
+			switch {
+			case clusterScoped(o):
 				assert.Equal(t, "cluster", o.GetLabels()["orca.sirocco.cloud/scope"], "%s %s", o.GetKind(), o.GetName())
+				assert.Empty(t, o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
 			default:
 				assert.Equal(t, namespacedNS, o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
 				assert.Empty(t, o.GetLabels()["orca.sirocco.cloud/scope"], "%s %s", o.GetKind(), o.GetName())

@@ -76,6 +76,13 @@ func copyFile(t *testing.T, src, dst string) {
 	require.NoError(t, os.WriteFile(dst, b, 0o600))
 }
 
+// rawConn connects as a NATS user with nats.go, its inbox under its own prefix;
+// a refused subscription shows as nats.ErrPermissionViolation on NextMsg.
+func rawConn(t *testing.T, srv *bus.Embedded, user string) *nats.Conn {
+	t.Helper()
+	return rawConnWith(t, srv, user, os.Getenv(passwordVar(user)))
+}
+
 // startNATS starts an embedded nats-server with JetStream whose configuration is
 // the deployed auth.conf (authFile) and, when given, more files to include (name,
 // content).
@@ -203,7 +210,7 @@ func (r *received) snapshot() map[string]int {
 // AckWait, a failed nak at once), and checks each id was handled exactly once.
 func consumeAll(t *testing.T, u *user, o bus.ConsumerOptions, ids []string, h func(*bus.Delivery) error) {
 	t.Helper()
-	o.AckWait, o.RetryMin, o.RetryMax, o.MaxDeliver = time.Second, 50*time.Millisecond, 100*time.Millisecond, 3
+	o.AckWait, o.RetryMin, o.RetryMax = time.Second, 50*time.Millisecond, 100*time.Millisecond
 	got := newReceived()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -311,11 +318,22 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		// to subjects outside Orca's.
 		consumeAll(t, actions, bus.ConsumerOptions{Name: "orca-actions", Subjects: bus.FilterTaskEvents},
 			[]string{"te-ok", "te-ko"}, func(d *bus.Delivery) error {
-				return actions.bus.Republish("notify.team-a."+d.Task.Result.Task, d.Event)
+				return actions.bus.Republish("orca-notify.team-a."+d.Task.Result.Task, d.Event)
 			})
 		ev, err := taskEvent(true, ns, "task1", "act-forged").Event()
 		require.NoError(t, err)
-		for _, subject := range []string{"orca.ignited.team-a.ignitor1", "orca.task.succeeded.team-a.task1", "$JS.API.STREAM.DELETE.ORCA", "$JS.API.STREAM.PURGE.ORCA", "$JS.API.CONSUMER.DELETE.ORCA.orca-dispatcher", "_INBOX.someone.else"} {
+		// Everything outside its allow-list is refused: Orca's events, reading any
+		// stored message, other consumers and their acks, JetStream administration
+		// (the API calls of later NATS versions too), other subjects, inboxes.
+		for _, subject := range []string{
+			"orca.ignited.team-a.ignitor1", "orca.task.succeeded.team-a.task1",
+			"$JS.API.STREAM.MSG.GET.ORCA", "$JS.API.DIRECT.GET.ORCA", "$JS.API.STREAM.DELETE.ORCA", "$JS.API.STREAM.PURGE.ORCA",
+			"$JS.API.STREAM.UPDATE.ORCA", "$JS.API.STREAM.LIST", "$JS.API.CONSUMER.LIST.ORCA",
+			"$JS.API.CONSUMER.DELETE.ORCA.orca-dispatcher", "$JS.API.CONSUMER.RESET.ORCA.orca-dispatcher",
+			"$JS.API.CONSUMER.CREATE.ORCA.event-reader", "$JS.API.CONSUMER.CREATE.ORCA.orca-spy",
+			"$JS.API.CONSUMER.MSG.NEXT.ORCA.event-reader", "$JS.ACK.ORCA.orca-dispatcher.1.2.3.4.5.6",
+			"$JS.ACK.ORCA.event-reader.1.2.3.4.5.6", "alerts.builds", "orca-notify", "_INBOX.someone.else",
+		} {
 			before := len(violations(actions.log))
 			require.NoError(t, actions.bus.Republish(subject, ev), "a core publish is not answered")
 			actions.expectViolation(t, "publishing on "+subject, before)
@@ -329,10 +347,23 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		})
 	})
 
+	// Each user reads replies on its own inbox only: not on another's, nor on all.
+	t.Run("inboxes", func(t *testing.T) {
+		for _, u := range []string{"orca-actions", "ignition-publisher"} {
+			nc := rawConn(t, srv, u)
+			for _, subject := range []string{"_INBOX.>", "_INBOX.orca-dispatcher.>", "_INBOX.*.>", ">"} {
+				sub, err := nc.SubscribeSync(subject)
+				require.NoError(t, err)
+				_, err = sub.NextMsg(2 * time.Second)
+				assert.ErrorIs(t, err, nats.ErrPermissionViolation, "%s subscribing to %s", u, subject)
+			}
+		}
+	})
+
 	t.Run("event-reader", func(t *testing.T) {
 		var asyncErrs testenv.Buffer
 		nc, err := nats.Connect(srv.URL(), nats.UserInfo("event-reader", os.Getenv(passwordVar("event-reader"))),
-			nats.PermissionErrOnSubscribe(true),
+			nats.PermissionErrOnSubscribe(true), nats.CustomInboxPrefix("_INBOX.event-reader"),
 			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 				_, _ = asyncErrs.Write([]byte(err.Error() + "\n"))
 			}))
@@ -412,13 +443,12 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 
 	// Only Orca's stream may exist in the account.
 	t.Run("one stream", func(t *testing.T) {
-		nc, err := nats.Connect(srv.URL(), nats.UserInfo("orca-actions", os.Getenv(passwordVar("orca-actions"))))
+		js, err := jetstream.New(rawConn(t, srv, "orca-scheduler"))
 		require.NoError(t, err)
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		require.NoError(t, err)
-		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "MIRROR", Mirror: &jetstream.StreamSource{Name: bus.DefaultStream}})
-		assert.Error(t, err, "the actions user, who may publish widely, cannot add a stream")
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		_, err = js.CreateStream(cctx, jetstream.StreamConfig{Name: bus.DefaultStream + "2", Subjects: []string{"mirror.>"}})
+		assert.Error(t, err, "the scheduler, who may create a stream, cannot add a second one")
 	})
 }
 
@@ -440,6 +470,7 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	want := strings.NewReplacer(
 		"ORCA.orca-dispatcher", "ORCA."+bus.ScopedConsumerName("orca-dispatcher", scope),
 		"ORCA.orca-actions", "ORCA."+bus.ScopedConsumerName("orca-actions", scope),
+		"position.orca-dispatcher", "position."+bus.ScopedConsumerName("orca-dispatcher", scope),
 	).Replace(string(base))
 	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
 		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))

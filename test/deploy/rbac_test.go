@@ -1,6 +1,11 @@
 package deploy_test
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,11 +16,13 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
 // asServiceAccount returns a client that impersonates a ServiceAccount.
@@ -142,6 +149,7 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		allowed(t, "record leader election events", c.Create(ctx, coreEvent(system)))
 
 		forbidden(t, "create a Pod", c.Create(ctx, newPod(f.ns)))
+		forbidden(t, "list leases in all namespaces", c.List(ctx, &coordinationv1.LeaseList{}))
 		ig.Spec.Description = "changed"
 		forbidden(t, "update an ignitor's spec", c.Update(ctx, ig))
 		forbidden(t, "list tasks", c.List(ctx, &orcav1.TaskList{}))
@@ -159,8 +167,10 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		allowed(t, "record an event", c.Create(ctx, newEvent(f.ns, f.task)))
 
 		forbidden(t, "delete a Pod", c.Delete(ctx, f.pod))
+		forbidden(t, "delete its own Pods", c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(f.ns)))
 		forbidden(t, "list Pods", c.List(ctx, &corev1.PodList{}))
 		forbidden(t, "get a secret", c.Get(ctx, client.ObjectKeyFromObject(f.secret), &corev1.Secret{}))
+		forbidden(t, "list secrets", c.List(ctx, &corev1.SecretList{}))
 		forbidden(t, "create an ignitor", c.Create(ctx, &orcav1.Ignitor{
 			ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: f.ns}, Spec: orcav1.IgnitorSpec{Scheduled: "NOW"}}))
 		forbidden(t, "create a lease", c.Create(ctx, newLease(system, "orca-dispatcher-rbac-test")))
@@ -182,7 +192,9 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		allowed(t, "record leader election events", c.Create(ctx, coreEvent(system)))
 
 		forbidden(t, "create a Pod", c.Create(ctx, newPod(f.ns)))
+		forbidden(t, "create a Pod in Orca's namespace", c.Create(ctx, newPod(system)))
 		forbidden(t, "delete a Pod", c.Delete(ctx, f.pod))
+		forbidden(t, "list leases in all namespaces", c.List(ctx, &coordinationv1.LeaseList{}))
 		task.Spec.Description = "changed"
 		forbidden(t, "update a task's spec", c.Update(ctx, task))
 		forbidden(t, "get a secret", c.Get(ctx, client.ObjectKeyFromObject(f.secret), &corev1.Secret{}))
@@ -194,7 +206,6 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 
 	t.Run("actions", func(t *testing.T) {
 		c := asServiceAccount(t, system, "orca-actions")
-		allowed(t, "get a secret (webhook headers)", c.Get(ctx, client.ObjectKeyFromObject(f.secret), &corev1.Secret{}))
 		allowed(t, "list actions in all namespaces", c.List(ctx, &orcav1.ActionList{}))
 		allowed(t, "list tasks in all namespaces", c.List(ctx, &orcav1.TaskList{}))
 		action := &orcav1.Action{}
@@ -204,13 +215,81 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		allowed(t, "record an event", c.Create(ctx, newEvent(f.ns, f.task)))
 
 		forbidden(t, "list secrets", c.List(ctx, &corev1.SecretList{}, client.InNamespace(f.ns)))
+		forbidden(t, "get a secret of a namespace that did not grant it", c.Get(ctx, client.ObjectKeyFromObject(f.secret), &corev1.Secret{}))
+		forbidden(t, "get the NATS passwords", c.Get(ctx, client.ObjectKey{Namespace: system, Name: "orca-nats-credentials"}, &corev1.Secret{}))
 		forbidden(t, "create a Pod", c.Create(ctx, newPod(f.ns)))
+		forbidden(t, "get a Pod", c.Get(ctx, client.ObjectKeyFromObject(f.pod), &corev1.Pod{}))
+		forbidden(t, "list Pods", c.List(ctx, &corev1.PodList{}))
+		forbidden(t, "patch a Pod", c.Patch(ctx, f.pod.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`))))
+		forbidden(t, "delete a Pod", c.Delete(ctx, f.pod))
 		forbidden(t, "delete an action", c.Delete(ctx, f.action))
+		forbidden(t, "create a lease in Orca's namespace", c.Create(ctx, newLease(system, "orca-actions-rbac-test")))
 		task := &orcav1.Task{}
 		require.NoError(t, c.Get(ctx, client.ObjectKeyFromObject(f.task), task))
 		task.Status.FailuresCount = 3
 		forbidden(t, "update tasks/status", c.Status().Update(ctx, task))
+
+		// The namespace's owner grants it the Secrets of that namespace, with the
+		// README's command; the other namespaces' Secrets stay out of reach.
+		other := newFixtures(t, env.Namespace(t))
+		grantSecrets(t, f.ns)
+		err := testenv.Eventually(ctx, 10*time.Second, func(ctx context.Context) (bool, error) {
+			return c.Get(ctx, client.ObjectKeyFromObject(f.secret), &corev1.Secret{}) == nil, nil
+		})
+		allowed(t, "get a secret of a namespace that granted it", err)
+		forbidden(t, "list secrets there", c.List(ctx, &corev1.SecretList{}, client.InNamespace(f.ns)))
+		forbidden(t, "get a secret of another namespace", c.Get(ctx, client.ObjectKeyFromObject(other.secret), &corev1.Secret{}))
 	})
+
+	// Leader election needs Leases in Orca's namespace only: no service may write
+	// one anywhere else, neither kube-system's leader leases nor the nodes'
+	// heartbeats in kube-node-lease.
+	for _, l := range foreignLeases {
+		err := env.Client.Create(ctx, l.DeepCopy())
+		if !apierrors.IsAlreadyExists(err) {
+			require.NoError(t, err)
+		}
+	}
+	for _, svc := range services {
+		t.Run(svc+" leases", func(t *testing.T) {
+			c := asServiceAccount(t, system, "orca-"+svc)
+			for _, ns := range []string{"kube-system", "kube-node-lease", "default", f.ns} {
+				forbidden(t, "create a lease in "+ns, c.Create(ctx, newLease(ns, "orca-"+svc+"-elsewhere")))
+			}
+			for _, l := range foreignLeases {
+				lease := &coordinationv1.Lease{}
+				require.NoError(t, env.Client.Get(ctx, client.ObjectKeyFromObject(l), lease))
+				lease.Spec.HolderIdentity = ptr.To("orca-" + svc)
+				forbidden(t, "take over lease "+l.Namespace+"/"+l.Name, c.Update(ctx, lease))
+				forbidden(t, "delete lease "+l.Namespace+"/"+l.Name, c.Delete(ctx, lease))
+			}
+		})
+	}
+}
+
+// foreignLeases are Leases of other components, which the tests create as admin.
+var foreignLeases = []*coordinationv1.Lease{
+	newLease("kube-system", "kube-controller-manager"),
+	newLease("kube-node-lease", "node-1"),
+}
+
+func init() {
+	for _, l := range foreignLeases {
+		l.Spec.HolderIdentity = ptr.To("someone-else")
+	}
+}
+
+// grantSecrets runs the README's command that lets the actions service read the
+// Secrets of a namespace, for namespace ns.
+func grantSecrets(t *testing.T, ns string) {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "README.md"))
+	require.NoError(t, err)
+	cmd := regexp.MustCompile("kubectl -n team-a create rolebinding [^`\n]+").FindString(string(readme))
+	require.NotEmpty(t, cmd, "the README's command that grants a namespace's Secrets")
+	args := shellWords(t, strings.TrimPrefix(strings.ReplaceAll(cmd, "team-a", ns), "kubectl "))
+	out, err := kubectlInRepo(t, args...)
+	require.NoError(t, err, "%s:\n%s", cmd, out)
 }
 
 // TestNamespacedInstallGrantsRightsInItsNamespaceOnly applies overlays/namespaced's
@@ -253,8 +332,8 @@ func TestNamespacedInstallGrantsRightsInItsNamespaceOnly(t *testing.T) {
 				forbidden(t, "list Pods in all namespaces", c.List(ctx, &corev1.PodList{}))
 				forbidden(t, "get a Pod elsewhere", c.Get(ctx, client.ObjectKeyFromObject(outside.pod), &corev1.Pod{}))
 			case "actions":
-				allowed(t, "get a secret in its namespace", c.Get(ctx, client.ObjectKeyFromObject(inside.secret), &corev1.Secret{}))
 				allowed(t, "list actions in its namespace", c.List(ctx, &orcav1.ActionList{}, client.InNamespace(namespacedNS)))
+				forbidden(t, "get a secret in its namespace, before the owner grants it", c.Get(ctx, client.ObjectKeyFromObject(inside.secret), &corev1.Secret{}))
 				forbidden(t, "get a secret elsewhere", c.Get(ctx, client.ObjectKeyFromObject(outside.secret), &corev1.Secret{}))
 				forbidden(t, "list actions in all namespaces", c.List(ctx, &orcav1.ActionList{}))
 			}

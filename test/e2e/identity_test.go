@@ -166,7 +166,8 @@ func TestCompletionBelongsToTheTaskObjectThatStartedIt(t *testing.T) {
 	startDispatcher(t, srv.URL(), dispatcher.Options{})
 	startWatcher(t, srv.URL())
 	startService(t, srv.URL(), "actions", func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-		return actions.Setup(ctx, mgr, b, actions.Options{})
+		// The hook listens on this host, which webhooks may not reach unless allowed.
+		return actions.Setup(ctx, mgr, b, actions.Options{Egress: actions.EgressOptions{AllowedCIDRs: actions.LoopbackCIDRs}})
 	})
 	apply(t, ns, replacedTasks)
 	apply(t, ns, "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: hook\nspec:\n  webhook:\n    url: "+hook.URL+"\n")

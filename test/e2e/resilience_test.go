@@ -169,9 +169,9 @@ spec:
 	fire(t, srv.URL(), ns, "go", "bad-1", "")
 
 	tk := waitTask(t, ns, "broken", func(tk *orcav1.Task) bool {
-		return meta.IsStatusConditionFalse(tk.Status.Conditions, dispatcher.ConditionPodsCreated)
+		return meta.IsStatusConditionFalse(tk.Status.Conditions, dispatcher.ConditionDispatching)
 	})
-	cond := meta.FindStatusCondition(tk.Status.Conditions, dispatcher.ConditionPodsCreated)
+	cond := meta.FindStatusCondition(tk.Status.Conditions, dispatcher.ConditionDispatching)
 	assert.Equal(t, "InvalidPod", cond.Reason)
 	assert.Contains(t, cond.Message, "volumeMounts[0].name")
 

@@ -29,7 +29,9 @@ func startAll(t *testing.T, natsURL string) {
 	startDispatcher(t, natsURL, dispatcher.Options{})
 	startWatcher(t, natsURL)
 	startService(t, natsURL, "actions", func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-		return actions.Setup(ctx, mgr, b, actions.Options{})
+		// The test's webhook receivers listen on this host, which webhooks may not
+		// reach unless allowed.
+		return actions.Setup(ctx, mgr, b, actions.Options{Egress: actions.EgressOptions{AllowedCIDRs: actions.LoopbackCIDRs}})
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -41,6 +43,7 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	cmd, stderr, exited := run.cmd, &run.out, run.exited
 
 	natsURL := waitMatch(t, stderr, exited, `embedded NATS with JetStream listening on (nats://[^,\s]+)`)
+	webView := waitMatch(t, stderr, exited, `Watch it in your browser: (http://127\.0\.0\.1:\d+/\?token=\S+)\n`)
 	kubeconfig := filepath.Join(state, "sandbox", "kubeconfig")
 	s := newSession(t, kubeconfig)
 
@@ -57,6 +60,15 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	assert.Contains(t, s.kubectl(t, "logs", s.lastPod(t, "task1"), "-c", "count"), "started by ignitor1 with data: the quick brown fox\n")
 	assert.Contains(t, stderr.String(), "default/"+task2+"/report: task1 said: 4 words", "container output in the logs")
 	assert.Contains(t, stderr.String(), "images are not pulled", "the agent says so once")
+	assert.NotContains(t, stderr.String(), "Starting EventSource", "controller-runtime's start-up lines are debug")
+
+	// The web view serves its page behind the token it printed.
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	resp, err := (&http.Client{Jar: jar}).Get(webView)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the web view at %s", webView)
 
 	// The CLI: events follows what fire starts, graph draws the examples.
 	events := startEvents(t, orca, natsURL)
@@ -81,7 +93,7 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	require.NoError(t, testenv.Eventually(t.Context(), time.Minute, func(context.Context) (bool, error) {
 		return len(sandbox.ProcessesNaming(sleeperMarker)) > 0, nil
 	}), "the sleeper's process runs")
-	ports := s.ports(t, natsURL)
+	ports := s.ports(t, natsURL, webView)
 
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
 	select {
@@ -135,7 +147,7 @@ type sandboxRun struct {
 func startSandbox(t *testing.T, orca, state string, args ...string) *sandboxRun {
 	r := &sandboxRun{exited: make(chan struct{})}
 	r.cmd = exec.Command(orca, append([]string{"run", "--sandbox", "--state-dir", state,
-		"--nats-port", "0", "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}, args...)...)
+		"--nats-port", "0", "--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--ui-address", "127.0.0.1:0"}, args...)...)
 	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.out
 	require.NoError(t, r.cmd.Start())
 	go func() { r.err = r.cmd.Wait(); close(r.exited) }()
@@ -238,10 +250,10 @@ func (s *session) podRun(t *testing.T, pod string) string {
 }
 
 // ports returns the ports the sandbox listens on: the API server's, the node
-// agent's and the embedded NATS's.
-func (s *session) ports(t *testing.T, natsURL string) []int {
+// agent's, the embedded NATS's and the web view's.
+func (s *session) ports(t *testing.T, natsURL, webView string) []int {
 	var ports []int
-	for _, raw := range []string{natsURL, s.apiServer(t)} {
+	for _, raw := range []string{natsURL, webView, s.apiServer(t)} {
 		u, err := url.Parse(raw)
 		require.NoError(t, err)
 		p, err := strconv.Atoi(u.Port())

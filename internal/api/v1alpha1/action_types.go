@@ -40,8 +40,9 @@ type WebhookAction struct {
 	// +kubebuilder:validation:MaxItems=32
 	Headers []WebhookHeader `json:"headers,omitempty"`
 
-	// Timeout of one attempt. The default is 10s.
+	// Timeout of one attempt: more than 0, at most 30s. The default is 10s.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('30s')",message="timeout must be more than 0s and at most 30s"
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// Retries after a failed attempt, with exponential backoff. The default is 3.

@@ -38,9 +38,10 @@ func TestSeedIgnitorIsAcceptedAsWritten(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "ignitor.sirocco.cloud/ignitor1 created")
 
-	got, err := env.Kubectl(t.Context(), "get", "ignitor", "ignitor1", "-n", ns, "-o", "jsonpath={.spec.scheduled}")
+	got, err := env.Kubectl(t.Context(), "get", "ignitor", "ignitor1", "-n", ns, "-o",
+		"jsonpath={.spec.scheduled}|{.spec.catchUp}|{.spec.maxCatchUpRuns}|{.spec.suspend}|{.spec.startingDeadlineSeconds}")
 	require.NoError(t, err)
-	assert.Equal(t, "NOW", got)
+	assert.Equal(t, "NOW|Latest|1||", got, "scheduled, and the defaults of catchUp, maxCatchUpRuns, suspend and startingDeadlineSeconds")
 }
 
 func TestSeedTasksAreRejectedForTheirNames(t *testing.T) {

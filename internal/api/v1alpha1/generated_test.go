@@ -26,17 +26,20 @@ func TestGeneratedFilesAreUpToDate(t *testing.T) {
 	}
 	run("tool", "controller-gen", "object", "paths=./internal/api/...", "output:object:dir="+out)
 	run("tool", "controller-gen", "crd:generateEmbeddedObjectMeta=true", "paths=./internal/api/...", "output:crd:dir="+out)
-	run("run", "./hack/crdnames", filepath.Join(out, "sirocco.cloud_tasks.yaml"))
+	run("run", "./hack/taskcrd", filepath.Join(out, "sirocco.cloud_tasks.yaml"))
 	files := map[string]string{
 		"zz_generated.deepcopy.go":    "internal/api/v1alpha1/zz_generated.deepcopy.go",
 		"sirocco.cloud_tasks.yaml":    "deploy/kustomize/crd/sirocco.cloud_tasks.yaml",
 		"sirocco.cloud_ignitors.yaml": "deploy/kustomize/crd/sirocco.cloud_ignitors.yaml",
 		"sirocco.cloud_actions.yaml":  "deploy/kustomize/crd/sirocco.cloud_actions.yaml",
 	}
-	for _, svc := range []string{"scheduler", "dispatcher", "watcher", "actions"} {
-		dir := filepath.Join(out, "rbac-"+svc)
-		run("tool", "controller-gen", "rbac:roleName=orca-"+svc, "paths=./internal/"+svc+"/...", "output:rbac:dir="+dir)
-		files[filepath.Join("rbac-"+svc, "role.yaml")] = "deploy/kustomize/rbac/" + svc + "/role.yaml"
+	for role, pkg := range map[string]string{
+		"scheduler": "scheduler", "dispatcher": "dispatcher", "watcher": "watcher", "actions": "actions",
+		"leader-election": "app",
+	} {
+		dir := filepath.Join(out, "rbac-"+role)
+		run("tool", "controller-gen", "rbac:roleName=orca-"+role, "paths=./internal/"+pkg+"/...", "output:rbac:dir="+dir)
+		files[filepath.Join("rbac-"+role, "role.yaml")] = "deploy/kustomize/rbac/" + role + "/role.yaml"
 	}
 
 	for generated, committed := range files {

@@ -44,7 +44,8 @@ type TaskSpec struct {
 	FailureActions []ObjectName `json:"failureActions,omitempty"`
 
 	// Template is the Pod run to completion each time the Task starts. Its container
-	// names are checked at apply time too (see hack/crdnames).
+	// names are checked at apply time too (see hack/taskcrd, which also drops the
+	// descriptions inside the template to keep the CRD small).
 	// +required
 	// +kubebuilder:validation:XValidation:rule="has(self.spec) && size(self.spec.containers) > 0",message="template.spec.containers must list at least one container"
 	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="template.spec.restartPolicy must be Never or OnFailure: a Task's Pod runs to completion"

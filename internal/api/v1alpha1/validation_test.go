@@ -22,6 +22,8 @@ spec:
         image: busybox
 `
 
+const validIgnitor = "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  scheduled: \"@hourly\"\n"
+
 // TestInvalidObjectsAreRejected applies objects that break one rule each and checks
 // that the API server names the field and the reason.
 func TestInvalidObjectsAreRejected(t *testing.T) {
@@ -87,6 +89,50 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i\nspec:\n  scheduled: NOW\n  data: " + strings.Repeat("é", 40000) + "\n",
 		want:     []string{"spec.data", "data is over the limit of 65536 bytes", "ORCA_DATA"},
 	}, {
+		name:     "ignitor with an unknown catchUp",
+		manifest: validIgnitor + "  catchUp: Sometimes\n",
+		want:     []string{"spec.catchUp", `Unsupported value: "Sometimes"`, `"None", "Latest", "All"`},
+	}, {
+		name:     "ignitor with maxCatchUpRuns 0",
+		manifest: validIgnitor + "  catchUp: All\n  maxCatchUpRuns: 0\n",
+		want:     []string{"spec.maxCatchUpRuns", "should be greater than or equal to 1"},
+	}, {
+		name:     "ignitor with maxCatchUpRuns above 1000",
+		manifest: validIgnitor + "  catchUp: All\n  maxCatchUpRuns: 1001\n",
+		want:     []string{"spec.maxCatchUpRuns", "should be less than or equal to 1000"},
+	}, {
+		name:     "ignitor with maxCatchUpRuns but catchUp Latest",
+		manifest: validIgnitor + "  maxCatchUpRuns: 5\n",
+		want:     []string{"spec", "maxCatchUpRuns counts the missed times that catchUp: All fires"},
+	}, {
+		name:     "ignitor with catchUp All and no maxCatchUpRuns",
+		manifest: validIgnitor + "  catchUp: All\n",
+		want:     []string{"spec", "catchUp: All needs maxCatchUpRuns above 1"},
+	}, {
+		name:     "ignitor with startingDeadlineSeconds 0",
+		manifest: validIgnitor + "  startingDeadlineSeconds: 0\n",
+		want:     []string{"spec.startingDeadlineSeconds", "should be greater than or equal to 1"},
+	}, {
+		name:     "ignitor with a bad entry in schedules",
+		manifest: validIgnitor + "  schedules: [\"@daily\", \"every day\"]\n",
+		want:     []string{"spec.schedules[1]", `"every day" is not a schedule`},
+	}, {
+		name:     "ignitor with a schedule twice",
+		manifest: validIgnitor + "  schedules: [\"@daily\", \"@daily\"]\n",
+		want:     []string{"spec.schedules[1]", "Duplicate value"},
+	}, {
+		name:     "ignitor with eleven schedules",
+		manifest: validIgnitor + "  schedules: [\"0 1 * * *\", \"0 2 * * *\", \"0 3 * * *\", \"0 4 * * *\", \"0 5 * * *\", \"0 6 * * *\", \"0 7 * * *\", \"0 8 * * *\", \"0 9 * * *\", \"0 10 * * *\", \"0 11 * * *\"]\n",
+		want:     []string{"spec.schedules", "must have at most 10 items"},
+	}, {
+		name:     "ignitor with a time zone with a space",
+		manifest: validIgnitor + "  timeZone: Europe Berlin\n",
+		want:     []string{"spec.timeZone", `"Europe Berlin" is not an IANA time zone name`},
+	}, {
+		name:     "ignitor with the machine's time zone",
+		manifest: validIgnitor + "  timeZone: Local\n",
+		want:     []string{"spec.timeZone", `"Local" is not an IANA time zone name`},
+	}, {
 		name:     "action with no plugin",
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  description: nothing\n",
 		want:     []string{"spec", "exactly one plugin must be set: webhook, nats or log"},
@@ -102,6 +148,18 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		name:     "webhook header with value and valueFrom",
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    headers:\n    - name: X-Token\n      value: a\n      valueFrom: {name: s, key: k}\n",
 		want:     []string{"spec.webhook.headers[0]", "set exactly one of value and valueFrom"},
+	}, {
+		name:     "webhook timeout over 30s",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 1m0s\n",
+		want:     []string{"spec.webhook.timeout", "timeout must be more than 0s and at most 30s"},
+	}, {
+		name:     "webhook timeout of an hour",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 1h\n",
+		want:     []string{"spec.webhook.timeout", "at most 30s"},
+	}, {
+		name:     "webhook timeout of zero",
+		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 0s\n",
+		want:     []string{"spec.webhook.timeout", "more than 0s"},
 	}, {
 		name:     "nats subject with a wildcard",
 		manifest: "apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a\nspec:\n  nats:\n    subject: orca.>\n",
@@ -133,8 +191,13 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i6\nspec:\n  scheduled: \"@every 90s\"\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i7\nspec:\n  scheduled: NOW\n  data: " + strings.Repeat("x", 64<<10) + "\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i8\nspec:\n  scheduled: NOW\n  data: " + strings.Repeat("é", 32<<10) + "\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i9\nspec:\n  scheduled: \"30 2 * * *\"\n  timeZone: Europe/Berlin\n  schedules: [\"0 12 * * SAT,SUN\", \"2030-02-03T19:34:05Z\", NOW]\n  suspend: true\n  startingDeadlineSeconds: 300\n  catchUp: All\n  maxCatchUpRuns: 24\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i10\nspec:\n  scheduled: \"@daily\"\n  catchUp: None\n  timeZone: America/Argentina/Buenos_Aires\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i11\nspec:\n  scheduled: \"@daily\"\n  catchUp: Latest\n  maxCatchUpRuns: 1\n  timeZone: Etc/GMT+5\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a1\nspec:\n  log: {}\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a2\nspec:\n  nats:\n    subject: alerts.orca\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a4\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 30s\n",
+		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a5\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 1500ms\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Action\nmetadata:\n  name: a3\nspec:\n  webhook:\n    url: https://example.com/hook\n    timeout: 5s\n    headers:\n    - name: Authorization\n      valueFrom: {name: hook-secret, key: token}\n",
 	} {
 		_, err := apply(t, ns, manifest)

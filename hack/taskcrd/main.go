@@ -1,9 +1,16 @@
-// Command crdnames adds to the generated Task CRD the container-name checks that
-// controller-gen cannot express: the Pod template is corev1.PodTemplateSpec, a type
-// that carries no markers, and a CEL rule over its unbounded container list would
-// exceed the API server's cost budget. It bounds the container lists and gives each
-// container name the rule a Pod has (a lowercase RFC 1123 label), so that the API
-// server rejects a bad name when the Task is applied, not when its Pod is created.
+// Command taskcrd finishes the generated Task CRD where controller-gen cannot:
+//
+//   - It adds the container-name checks: the Pod template is corev1.PodTemplateSpec,
+//     a type that carries no markers, and a CEL rule over its unbounded container
+//     list would exceed the API server's cost budget. It bounds the container lists
+//     and gives each container name the rule a Pod has (a lowercase RFC 1123
+//     label), so that the API server rejects a bad name when the Task is applied,
+//     not when its Pod is created.
+//   - It drops the descriptions inside the embedded Pod template (Kubernetes' own
+//     Pod documentation, copied into every field): with them the CRD is over 600 KB,
+//     and a client-side `kubectl apply` fails because its last-applied annotation
+//     may hold at most 256 KiB. The schema, and so the validation at apply time,
+//     stays whole; `kubectl explain pod` documents those fields.
 //
 // It runs after controller-gen in `make manifests` and rewrites the file in place;
 // running it twice changes nothing.
@@ -29,11 +36,11 @@ var nameRule = apiextensionsv1.ValidationRule{
 
 func main() {
 	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: crdnames <task CRD file>")
+		fmt.Fprintln(os.Stderr, "usage: taskcrd <task CRD file>")
 		os.Exit(2)
 	}
 	if err := patchFile(os.Args[1]); err != nil {
-		fmt.Fprintln(os.Stderr, "crdnames:", err)
+		fmt.Fprintln(os.Stderr, "taskcrd:", err)
 		os.Exit(1)
 	}
 }
@@ -69,6 +76,16 @@ func patchVersion(v *apiextensionsv1.CustomResourceDefinitionVersion) error {
 	if v.Schema == nil || v.Schema.OpenAPIV3Schema == nil {
 		return fmt.Errorf("no schema")
 	}
+	err := update(v.Schema.OpenAPIV3Schema, []string{"spec", "template"}, func(template *apiextensionsv1.JSONSchemaProps) error {
+		for name, p := range template.Properties {
+			dropDescriptions(&p)
+			template.Properties[name] = p
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	for _, list := range []string{"containers", "initContainers"} {
 		err := update(v.Schema.OpenAPIV3Schema, []string{"spec", "template", "spec", list},
 			func(containers *apiextensionsv1.JSONSchemaProps) error {
@@ -88,6 +105,42 @@ func patchVersion(v *apiextensionsv1.CustomResourceDefinitionVersion) error {
 		}
 	}
 	return nil
+}
+
+// dropDescriptions removes the descriptions of s and of every schema below it.
+func dropDescriptions(s *apiextensionsv1.JSONSchemaProps) {
+	s.Description = ""
+	each := func(m map[string]apiextensionsv1.JSONSchemaProps) {
+		for k, c := range m {
+			dropDescriptions(&c)
+			m[k] = c
+		}
+	}
+	each(s.Properties)
+	each(s.PatternProperties)
+	each(s.Definitions)
+	for _, list := range [][]apiextensionsv1.JSONSchemaProps{s.AllOf, s.AnyOf, s.OneOf} {
+		for i := range list {
+			dropDescriptions(&list[i])
+		}
+	}
+	if s.Not != nil {
+		dropDescriptions(s.Not)
+	}
+	if s.Items != nil {
+		if s.Items.Schema != nil {
+			dropDescriptions(s.Items.Schema)
+		}
+		for i := range s.Items.JSONSchemas {
+			dropDescriptions(&s.Items.JSONSchemas[i])
+		}
+	}
+	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
+		dropDescriptions(s.AdditionalProperties.Schema)
+	}
+	if s.AdditionalItems != nil && s.AdditionalItems.Schema != nil {
+		dropDescriptions(s.AdditionalItems.Schema)
+	}
 }
 
 // update applies fn to the schema of the property at path below s. Properties are

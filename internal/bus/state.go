@@ -1,0 +1,168 @@
+package bus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StateBucket returns the name of the JetStream key-value bucket where Orca keeps
+// what must outlive a consumer: consumer positions and the ledger of actions run.
+// Its entries live as long as the stream keeps events (its MaxAge).
+func StateBucket(stream string) string { return stream + "_STATE" }
+
+// Keys of the state bucket.
+const (
+	statePositionPrefix = "position."
+	stateLedgerPrefix   = "ledger."
+)
+
+// state opens the state bucket, creating it when it does not exist.
+type state struct {
+	mu sync.Mutex
+	kv jetstream.KeyValue
+}
+
+func (b *Bus) stateKV(ctx context.Context) (jetstream.KeyValue, error) {
+	b.state.mu.Lock()
+	defer b.state.mu.Unlock()
+	if b.state.kv != nil {
+		return b.state.kv, nil
+	}
+	name := StateBucket(b.stream)
+	kv, err := b.js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		si, serr := b.streamInfo(ctx)
+		if serr != nil {
+			return nil, serr
+		}
+		kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      name,
+			Description: "Orca's consumer positions and ledger of actions run, kept as long as stream " + b.stream + " keeps events",
+			TTL:         si.Config.MaxAge,
+			MaxBytes:    si.Config.MaxBytes,
+			Storage:     jetstream.FileStorage,
+			Replicas:    si.Config.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key-value bucket %s: %w", name, err)
+	}
+	b.state.kv = kv
+	return kv, nil
+}
+
+// withState runs fn on the state bucket; when the bucket was deleted, it opens
+// (creates) it again and runs fn once more.
+func (b *Bus) withState(ctx context.Context, fn func(jetstream.KeyValue) error) error {
+	for attempt := 0; ; attempt++ {
+		kv, err := b.stateKV(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(kv)
+		if attempt == 0 && (errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse)) {
+			b.state.mu.Lock()
+			b.state.kv = nil
+			b.state.mu.Unlock()
+			continue
+		}
+		return err
+	}
+}
+
+// ConsumerPosition is how far a durable consumer got: every message of the stream
+// up to Sequence was handled. A sequence only means something for the stream it
+// was taken from, which StreamCreated identifies.
+type ConsumerPosition struct {
+	StreamCreated time.Time `json:"streamCreated"`
+	Sequence      uint64    `json:"sequence"`
+}
+
+func (b *Bus) saveConsumerPosition(ctx context.Context, consumer string, p ConsumerPosition) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return b.withState(ctx, func(kv jetstream.KeyValue) error {
+		_, err := kv.Put(ctx, statePositionPrefix+consumer, v)
+		return err
+	})
+}
+
+// loadConsumerPosition returns the saved position of consumer, or nil.
+func (b *Bus) loadConsumerPosition(ctx context.Context, consumer string) (*ConsumerPosition, error) {
+	var p *ConsumerPosition
+	err := b.withState(ctx, func(kv jetstream.KeyValue) error {
+		e, err := kv.Get(ctx, statePositionPrefix+consumer)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p = &ConsumerPosition{}
+		return json.Unmarshal(e.Value(), p)
+	})
+	return p, err
+}
+
+// Ledger remembers what was done, for as long as the stream keeps events: the
+// actions service records each (action, event) it ran, so that a redelivered or
+// replayed event does not run an action twice.
+type Ledger struct {
+	bus    *Bus
+	prefix string
+}
+
+// Ledger returns the ledger called name (letters, digits, - and _) in the state
+// bucket.
+func (b *Bus) Ledger(name string) *Ledger {
+	return &Ledger{bus: b, prefix: stateLedgerPrefix + name + "."}
+}
+
+// key hashes the parts, which may hold any character, into one key.
+func (l *Ledger) key(parts []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return l.prefix + hex.EncodeToString(sum[:16])
+}
+
+// Done reports whether the entry of parts was recorded.
+func (l *Ledger) Done(ctx context.Context, parts ...string) (bool, error) {
+	found := false
+	err := l.bus.withState(ctx, func(kv jetstream.KeyValue) error {
+		_, err := kv.Get(ctx, l.key(parts))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("read ledger: %w", err)
+	}
+	return found, nil
+}
+
+// Record records the entry of parts.
+func (l *Ledger) Record(ctx context.Context, parts ...string) error {
+	err := l.bus.withState(ctx, func(kv jetstream.KeyValue) error {
+		_, err := kv.Put(ctx, l.key(parts), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	return nil
+}

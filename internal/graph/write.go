@@ -1,0 +1,118 @@
+package graph
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Graph formats.
+const (
+	FormatMermaid = "mermaid"
+	FormatDOT     = "dot"
+)
+
+// Write prints the graph in the format (FormatMermaid or FormatDOT).
+func (g *Graph) Write(w io.Writer, format string) error {
+	var b strings.Builder
+	switch format {
+	case FormatMermaid:
+		g.mermaid(&b)
+	case FormatDOT:
+		g.dot(&b)
+	default:
+		return fmt.Errorf("unknown format %q: want %s or %s", format, FormatMermaid, FormatDOT)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (g *Graph) mermaid(b *strings.Builder) {
+	b.WriteString("flowchart LR\n")
+	classes := map[string][]string{}
+	for _, n := range g.Nodes {
+		label := mermaidText(n.Name)
+		switch n.Kind {
+		case NodeIgnitor:
+			if n.Scheduled != "" {
+				label += "<br/>" + mermaidText(n.Scheduled)
+			}
+			fmt.Fprintf(b, "  %s([\"%s\"])\n", n.ID, label)
+			classes["ignitor"] = append(classes["ignitor"], n.ID)
+		case NodeIgnition:
+			fmt.Fprintf(b, "  %s([\"%s\"])\n", n.ID, label)
+			classes["ignition"] = append(classes["ignition"], n.ID)
+		case NodeTask:
+			fmt.Fprintf(b, "  %s[\"%s\"]\n", n.ID, label)
+		case NodeMissingTask:
+			fmt.Fprintf(b, "  %s[\"%s<br/>(no such Task)\"]\n", n.ID, label)
+			classes["missing"] = append(classes["missing"], n.ID)
+		}
+	}
+	var failures []string
+	for i, e := range g.Edges {
+		switch e.Kind {
+		case EdgeIgnition:
+			fmt.Fprintf(b, "  %s --> %s\n", e.From, e.To)
+		case EdgeSuccess:
+			fmt.Fprintf(b, "  %s -->|success| %s\n", e.From, e.To)
+		case EdgeFailure:
+			fmt.Fprintf(b, "  %s -.->|failure| %s\n", e.From, e.To)
+			failures = append(failures, fmt.Sprint(i))
+		}
+	}
+	if len(failures) > 0 {
+		fmt.Fprintf(b, "  linkStyle %s stroke:red,color:red\n", strings.Join(failures, ","))
+	}
+	styles := []struct{ class, style string }{
+		{"ignitor", "fill:#fff4d6,stroke:#b8860b"},
+		{"ignition", "fill:#ffffff,stroke:#b8860b,stroke-dasharray:4 3"},
+		{"missing", "fill:#ffffff,stroke:red,stroke-dasharray:4 3"},
+	}
+	for _, s := range styles {
+		if ids := classes[s.class]; len(ids) > 0 {
+			fmt.Fprintf(b, "  classDef %s %s\n", s.class, s.style)
+			fmt.Fprintf(b, "  class %s %s\n", strings.Join(ids, ","), s.class)
+		}
+	}
+}
+
+// mermaidText escapes text for a quoted Mermaid label.
+func mermaidText(s string) string {
+	return strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;").Replace(s)
+}
+
+func (g *Graph) dot(b *strings.Builder) {
+	b.WriteString("digraph orca {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\"];\n")
+	for _, n := range g.Nodes {
+		switch n.Kind {
+		case NodeIgnitor:
+			label := n.Name
+			if n.Scheduled != "" {
+				label += "\n" + n.Scheduled
+			}
+			fmt.Fprintf(b, "  %s [label=%s, shape=ellipse, style=filled, fillcolor=\"#fff4d6\", color=\"#b8860b\"];\n", n.ID, dotString(label))
+		case NodeIgnition:
+			fmt.Fprintf(b, "  %s [label=%s, shape=ellipse, style=dashed, color=\"#b8860b\"];\n", n.ID, dotString(n.Name))
+		case NodeTask:
+			fmt.Fprintf(b, "  %s [label=%s, shape=box, style=rounded];\n", n.ID, dotString(n.Name))
+		case NodeMissingTask:
+			fmt.Fprintf(b, "  %s [label=%s, shape=box, style=dashed, color=red];\n", n.ID, dotString(n.Name+"\n(no such Task)"))
+		}
+	}
+	for _, e := range g.Edges {
+		switch e.Kind {
+		case EdgeIgnition:
+			fmt.Fprintf(b, "  %s -> %s;\n", e.From, e.To)
+		case EdgeSuccess:
+			fmt.Fprintf(b, "  %s -> %s [label=\"success\"];\n", e.From, e.To)
+		case EdgeFailure:
+			fmt.Fprintf(b, "  %s -> %s [label=\"failure\", style=dashed, color=red, fontcolor=red];\n", e.From, e.To)
+		}
+	}
+	b.WriteString("}\n")
+}
+
+func dotString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
+}
