@@ -113,6 +113,15 @@ func TestTaskStatus(t *testing.T) {
 		want:   pending,
 		writes: 1,
 	}, {
+		name: "a new task that reads Pending (the API server's default): no write",
+		task: testTask(orcav1.TaskStatus{State: orcav1.TaskPending}),
+		want: orcav1.TaskStatus{State: orcav1.TaskPending},
+	}, {
+		name: "a new generation alone: no write",
+		task: testTask(orcav1.TaskStatus{State: orcav1.TaskRunning, Active: []string{"a"}}),
+		pods: []*corev1.Pod{testPod("a", time.Time{}, 0)},
+		want: orcav1.TaskStatus{State: orcav1.TaskRunning, Active: []string{"a"}},
+	}, {
 		name:   "a pod starts: Running",
 		task:   testTask(pending),
 		pods:   []*corev1.Pod{testPod("a", time.Time{}, 0)},

@@ -67,7 +67,16 @@ func (v *view) next() (orcav1.TaskStatus, []endedRun) {
 
 func (v *view) inStep() bool {
 	next, _ := v.next()
-	return equality.Semantic.DeepEqual(next, v.task.Status)
+	return sameView(next, v.task.Status)
+}
+
+// sameView says whether a and b show the same: a status is not written for its
+// observedGeneration alone (it goes with the next write), so that a new or
+// edited Task costs no write; the API server defaults a new Task's state to
+// Pending.
+func sameView(a, b orcav1.TaskStatus) bool {
+	a.ObservedGeneration, b.ObservedGeneration = 0, 0
+	return equality.Semantic.DeepEqual(a, b)
 }
 
 func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -87,7 +96,7 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	for first := true; ; first = false {
 		next, batch := v.next()
-		if equality.Semantic.DeepEqual(next, v.task.Status) {
+		if sameView(next, v.task.Status) {
 			return ctrl.Result{}, nil
 		}
 		if !first {
