@@ -153,7 +153,7 @@ func AllServices(o app.Options, ao actions.Options) app.Setup {
 		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}}); err != nil {
 			return fmt.Errorf("dispatcher: %w", err)
 		}
-		if err := watcher.Setup(ctx, mgr, b, watcher.Options{}); err != nil {
+		if err := watcher.Setup(ctx, mgr, b, watcher.Options{StatusWritesPerSecond: o.TaskStatusQPS}); err != nil {
 			return fmt.Errorf("watcher: %w", err)
 		}
 		ao.Consumer.RetryFor = o.RetryFor

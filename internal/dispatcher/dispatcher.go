@@ -109,7 +109,10 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	}
 
 	var tasks orcav1.TaskList
-	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name}); err != nil {
+	// The cache's own objects, not copies (a fan-out lists many): they are only
+	// read, and buildPod copies the template it changes.
+	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
 	}
 	if len(tasks.Items) == 0 && del.Ignition != nil {

@@ -66,7 +66,9 @@ const (
 // TaskStatus is what Orca observed of a Task's runs.
 type TaskStatus struct {
 	// State is Pending (waiting for a trigger) or Running (at least one Pod active).
+	// A new Task reads Pending without a write (the API server defaults it).
 	// +optional
+	// +kubebuilder:default=Pending
 	State TaskState `json:"state,omitempty"`
 
 	// LastSuccess is when a run of the Task last succeeded.
@@ -79,6 +81,7 @@ type TaskStatus struct {
 
 	// FailuresCount counts the failures since the last success.
 	// +optional
+	// +kubebuilder:default=0
 	FailuresCount int32 `json:"failuresCount"`
 
 	// Active lists the names of the Task's Pods that have not ended.
@@ -140,7 +143,11 @@ type Task struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
-	Spec   TaskSpec   `json:"spec"`
+	Spec TaskSpec `json:"spec"`
+
+	// Status defaults to {} (and its state to Pending), so that a new Task reads
+	// Pending without a write.
+	// +kubebuilder:default={}
 	Status TaskStatus `json:"status,omitempty"`
 }
 
