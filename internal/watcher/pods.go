@@ -48,7 +48,17 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	c, ended, wait := classify(&pod, r.now())
 	if !ended {
-		return ctrl.Result{RequeueAfter: wait}, nil
+		var left time.Duration
+		if c, ended, left = pastDeadline(&pod, c, r.now()); !ended {
+			if wait == 0 || left > 0 && left < wait {
+				wait = left
+			}
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+	}
+	plan, err := r.decide(ctx, &pod, &c)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	task := taskOf(&pod)
 	ev := bus.TaskEvent{ID: string(pod.UID), Source: "orca/watcher", Succeeded: c.Succeeded, Result: bus.TaskResult{
@@ -56,22 +66,25 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		Run:       pod.Annotations[orcav1.AnnotationRun],
 		Initiator: pod.Annotations[orcav1.AnnotationInitiator],
 		ExitCode:  c.ExitCode, Message: c.Message, MessageTruncated: c.MessageTruncated, Reason: c.Reason,
-		FinishedAt: c.FinishedAt.UTC(),
+		FinishedAt: c.FinishedAt.UTC(), Attempt: c.Attempt,
 	}}
 	if pod.Status.StartTime != nil {
 		started := pod.Status.StartTime.UTC()
 		ev.Result.StartedAt = &started
 	}
-	if err := r.bus.PublishTaskEvent(ctx, ev); err != nil {
+	if err := r.publish(ctx, &pod, ev, plan); err != nil {
 		return ctrl.Result{}, err
 	}
 	slog.Info("task run ended", "namespace", pod.Namespace, "task", task, "pod", pod.Name,
-		"succeeded", c.Succeeded, "exitCode", c.ExitCode, "reason", c.Reason)
+		"succeeded", c.Succeeded, "exitCode", c.ExitCode, "reason", c.Reason, "attempt", c.Attempt, "retried", c.Retried)
 	if err := r.record(ctx, &pod, task, c); err != nil {
 		return ctrl.Result{}, err
 	}
 	patch := client.MergeFromWithOptions(pod.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(&pod, orcav1.FinalizerCompletion)
+	if c.EndedByDeadline {
+		stopNow(&pod, r.now())
+	}
 	if err := r.client.Patch(ctx, &pod, patch); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("remove finalizer of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
@@ -128,9 +141,14 @@ func (r *podReconciler) record(ctx context.Context, pod *corev1.Pod, taskName st
 	if err != nil {
 		return fmt.Errorf("record run of pod %s in task %s/%s: %w", pod.Name, pod.Namespace, taskName, err)
 	}
-	if !c.Succeeded {
+	switch {
+	case c.Retried:
+		r.recorder.Eventf(&task, pod, corev1.EventTypeWarning, "Retrying", "Run",
+			"attempt %d, pod %s, failed: %s (exit code %d); attempt %d starts at %s",
+			c.Attempt, pod.Name, c.Reason, c.ExitCode, c.Attempt+1, c.RetryAt.UTC().Format(time.RFC3339))
+	case !c.Succeeded:
 		r.recorder.Eventf(&task, pod, corev1.EventTypeWarning, "RunFailed", "Run",
-			"pod %s failed: %s (exit code %d)", pod.Name, c.Reason, c.ExitCode)
+			"pod %s failed: %s (exit code %d)%s", pod.Name, c.Reason, c.ExitCode, afterAttempts(c.Attempt))
 	}
 	return nil
 }
@@ -167,14 +185,15 @@ func countRun(st *orcav1.TaskStatus, pod *corev1.Pod, c completion) bool {
 		return false
 	}
 	finished := metav1.NewTime(c.FinishedAt)
-	if c.Succeeded {
+	switch {
+	case c.Succeeded:
 		st.LastSuccess, st.FailuresCount = &finished, 0
-	} else {
+	case !c.Retried: // a retried attempt is not the run's end
 		st.LastFailure = &finished
 		st.FailuresCount++
 	}
 	rec := orcav1.RunRecord{Pod: pod.Name, Run: pod.Annotations[orcav1.AnnotationRun], Succeeded: c.Succeeded,
-		ExitCode: c.ExitCode, Reason: c.Reason, FinishedAt: finished}
+		ExitCode: c.ExitCode, Reason: c.Reason, FinishedAt: finished, Attempt: c.Attempt, Retried: c.Retried}
 	st.History = append([]orcav1.RunRecord{rec}, st.History...)[:min(len(st.History)+1, historySize)]
 	st.Active = slices.DeleteFunc(st.Active, func(name string) bool { return name == pod.Name })
 	st.State = stateOf(st.Active)
