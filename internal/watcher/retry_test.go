@@ -40,11 +40,17 @@ func TestPlanRetry(t *testing.T) {
 		{"third failure waits factor^2, capped", policy(nil), plain, attempt{number: 3, failed: 2}, failed(1), &retryPlan{next: 4, failed: 3, at: now.Add(3 * time.Second)}, "Error"},
 		{"limit reached", policy(nil), plain, attempt{number: 4, failed: 3}, failed(1), nil, "Error"},
 		{"limit 0", policy(func(p *orcav1.RetryPolicy) { p.Limit = 0 }), plain, attempt{number: 1}, failed(1), nil, "Error"},
-		{"exit code In", policy(func(p *orcav1.RetryPolicy) { p.OnExitCodes = &orcav1.ExitCodeRule{Operator: orcav1.ExitCodeIn, Values: []int32{3}} }),
+		{"exit code In", policy(func(p *orcav1.RetryPolicy) {
+			p.OnExitCodes = &orcav1.ExitCodeRule{Operator: orcav1.ExitCodeIn, Values: []int32{3}}
+		}),
 			plain, attempt{number: 1}, failed(3), &retryPlan{next: 2, failed: 1, at: now.Add(time.Second)}, "Error"},
-		{"exit code not In", policy(func(p *orcav1.RetryPolicy) { p.OnExitCodes = &orcav1.ExitCodeRule{Operator: orcav1.ExitCodeIn, Values: []int32{3}} }),
+		{"exit code not In", policy(func(p *orcav1.RetryPolicy) {
+			p.OnExitCodes = &orcav1.ExitCodeRule{Operator: orcav1.ExitCodeIn, Values: []int32{3}}
+		}),
 			plain, attempt{number: 1}, failed(1), nil, "Error"},
-		{"no exit code under NotIn", policy(func(p *orcav1.RetryPolicy) { p.OnExitCodes = &orcav1.ExitCodeRule{Operator: orcav1.ExitCodeNotIn, Values: []int32{2}} }),
+		{"no exit code under NotIn", policy(func(p *orcav1.RetryPolicy) {
+			p.OnExitCodes = &orcav1.ExitCodeRule{Operator: orcav1.ExitCodeNotIn, Values: []int32{2}}
+		}),
 			plain, attempt{number: 1}, failed(-1), &retryPlan{next: 2, failed: 1, at: now.Add(time.Second)}, "Error"},
 		{"eviction ignored: not counted, at once", policy(func(p *orcav1.RetryPolicy) { p.Limit = 0 }), evicted, attempt{number: 1}, failed(-1), &retryPlan{next: 2, at: now}, "Error"},
 		{"disruption ignored whatever the exit code", policy(func(p *orcav1.RetryPolicy) {
