@@ -35,11 +35,11 @@ func AttemptPodName(task, source, id string, attempt int32) string {
 // of the run if that is less) has the kubelet end it too.
 func setAttempt(pod *corev1.Pod, task *orcav1.Task, s start, now time.Time) {
 	pod.Annotations[orcav1.AnnotationAttempt] = strconv.Itoa(int(max(s.Attempt, 1)))
-	started := now
-	if !s.RunStarted.IsZero() {
-		started = s.RunStarted
-		pod.Annotations[orcav1.AnnotationRunStarted] = started.UTC().Format(time.RFC3339Nano)
+	started := s.RunStarted
+	if started.IsZero() {
+		started = now
 	}
+	pod.Annotations[orcav1.AnnotationRunStarted] = started.UTC().Format(time.RFC3339Nano)
 	if s.FailedAttempts > 0 {
 		pod.Annotations[orcav1.AnnotationFailedAttempts] = strconv.Itoa(int(s.FailedAttempts))
 	}

@@ -49,7 +49,7 @@ func TestBuildPodOfAnAttempt(t *testing.T) {
 
 	first := buildPod(task, start{EventSource: "src", EventID: "ev", Run: "r"})
 	assert.Equal(t, "1", first.Annotations[orcav1.AnnotationAttempt])
-	assert.NotContains(t, first.Annotations, orcav1.AnnotationRunStarted, "a first attempt's run starts at its creation")
+	assert.Contains(t, first.Annotations, orcav1.AnnotationRunStarted, "a first attempt starts its run")
 	assert.NotContains(t, first.Annotations, orcav1.AnnotationFailedAttempts)
 	assert.Equal(t, int64(60), *first.Spec.ActiveDeadlineSeconds, "the template's deadline, below the run's")
 

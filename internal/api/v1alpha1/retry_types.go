@@ -171,8 +171,7 @@ const (
 	// AnnotationFailedAttempts counts the run's failures before this attempt that
 	// count against spec.retry.limit; absent means 0.
 	AnnotationFailedAttempts = "orca.sirocco.cloud/failed-attempts"
-	// AnnotationRunStarted is when the run's first attempt was created (RFC 3339);
-	// absent on the first attempt, whose creation time it is.
+	// AnnotationRunStarted is when the run's first attempt was created (RFC 3339).
 	AnnotationRunStarted = "orca.sirocco.cloud/run-started"
 	// AnnotationDeadline is when the run times out (RFC 3339), from the Task's
 	// activeDeadlineSeconds; the watcher ends an attempt still going then.
