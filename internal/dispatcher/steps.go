@@ -46,20 +46,17 @@ func (d *Dispatcher) stepLimit(task *orcav1.Task) int64 {
 }
 
 // admit reserves a step of run s.Run for each task in order, as long as the
-// task's limit allows it. It returns the admitted tasks and the count after them;
-// each task it refuses is reported as halted.
+// task's limit allows it, and returns the tasks it admitted. It reports each task
+// it refuses as halted.
 func (d *Dispatcher) admit(ctx context.Context, tasks []orcav1.Task, s start) ([]orcav1.Task, error) {
 	ns := tasks[0].Namespace
-	var admitted []orcav1.Task
-	var refused []orcav1.Task
+	var admitted []bool
 	before, after, err := d.bus.Counters(stepCounters).Update(ctx, func(cur int64) int64 {
-		admitted, refused = admitted[:0], refused[:0]
-		for _, t := range tasks {
-			if cur < d.stepLimit(&t) {
+		admitted = make([]bool, len(tasks))
+		for i := range tasks {
+			if cur < d.stepLimit(&tasks[i]) {
 				cur++
-				admitted = append(admitted, t)
-			} else {
-				refused = append(refused, t)
+				admitted[i] = true
 			}
 		}
 		return cur
@@ -67,13 +64,19 @@ func (d *Dispatcher) admit(ctx context.Context, tasks []orcav1.Task, s start) ([
 	if err != nil {
 		return nil, fmt.Errorf("count the steps of run %q in %s: %w", s.Run, ns, err)
 	}
-	for i := range refused {
-		if err := d.halt(ctx, &refused[i], s, after); err != nil {
+	if int(after-before) == len(tasks) {
+		return tasks, nil
+	}
+	var out []orcav1.Task
+	for i := range tasks {
+		if admitted[i] {
+			out = append(out, tasks[i])
+		} else if err := d.halt(ctx, &tasks[i], s, after); err != nil {
 			d.release(ctx, ns, s.Run, after-before)
 			return nil, err
 		}
 	}
-	return admitted, nil
+	return out, nil
 }
 
 // release gives back n steps of run in namespace ns, reserved for Pods that were
