@@ -82,7 +82,7 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	patch := client.MergeFromWithOptions(pod.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(&pod, orcav1.FinalizerCompletion)
-	if c.EndedByDeadline {
+	if c.EndedByDeadline && pod.DeletionTimestamp == nil {
 		stopNow(&pod, r.now())
 	}
 	if err := r.client.Patch(ctx, &pod, patch); err != nil && !apierrors.IsNotFound(err) {
