@@ -9,6 +9,8 @@
 //	orca.ignited.<namespace>.<ignition>        cloud.sirocco.orca.ignited         the ignition's data
 //	orca.task.succeeded.<namespace>.<task>     cloud.sirocco.orca.task.succeeded  TaskResult JSON
 //	orca.task.failed.<namespace>.<task>        cloud.sirocco.orca.task.failed     TaskResult JSON
+//	orca.task.retrying.<namespace>.<task>      cloud.sirocco.orca.task.retrying   TaskRetry JSON
+//	orca.task.halted.<namespace>.<task>        cloud.sirocco.orca.task.halted     TaskHalt JSON
 //	orca.deadletter.<original subject>         the original type                  the original message
 //
 // Every event carries the extension attribute orcarun, the run id of the chain it
@@ -91,4 +93,6 @@
 // supervisors export the stream's usage (orca_bus_stream_usage_ratio, _messages,
 // _bytes) and log a warning at StreamUsageWarn and an error at StreamUsageFull.
 // The state bucket has the stream's MaxAge as TTL and its MaxBytes as limit.
+// Besides positions and ledgers it holds Counters, integers changed with
+// compare-and-set, with which the dispatcher counts the Pods of each run.
 package bus

@@ -3,7 +3,9 @@ package dispatcher
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +24,13 @@ type start struct {
 	Run         string
 	Initiator   string
 	Data        string
+	// Attempt is the number of the attempt in its run (0 means 1), FailedAttempts
+	// the run's failures so far that count against the retry limit, and
+	// RunStarted when the run's first attempt was created (zero: now). See
+	// retry.go.
+	Attempt        int32
+	FailedAttempts int32
+	RunStarted     time.Time
 }
 
 // PodName returns the name of the Pod that the event (source, id) starts for
@@ -55,7 +64,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 	tmpl := task.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        PodName(task.Name, s.EventSource, s.EventID),
+			Name:        AttemptPodName(task.Name, s.EventSource, s.EventID, s.Attempt),
 			Namespace:   task.Namespace,
 			Labels:      tmpl.Labels,
 			Annotations: tmpl.Annotations,
@@ -92,6 +101,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 		{Name: orcav1.EnvInitiator, Value: s.Initiator},
 		{Name: orcav1.EnvData, Value: s.Data},
 		{Name: orcav1.EnvRun, Value: s.Run},
+		{Name: orcav1.EnvAttempt, Value: strconv.Itoa(int(max(s.Attempt, 1)))},
 	}
 	for i := range pod.Spec.InitContainers {
 		pod.Spec.InitContainers[i].Env = withEnv(pod.Spec.InitContainers[i].Env, env)
@@ -99,6 +109,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 	for i := range pod.Spec.Containers {
 		pod.Spec.Containers[i].Env = withEnv(pod.Spec.Containers[i].Env, env)
 	}
+	setAttempt(pod, task, s, time.Now())
 	return pod
 }
 
@@ -108,7 +119,7 @@ func withEnv(own, orca []corev1.EnvVar) []corev1.EnvVar {
 	out := make([]corev1.EnvVar, 0, len(orca)+len(own))
 	out = append(out, orca...)
 	for _, e := range own {
-		if e.Name != orcav1.EnvInitiator && e.Name != orcav1.EnvData && e.Name != orcav1.EnvRun {
+		if e.Name != orcav1.EnvInitiator && e.Name != orcav1.EnvData && e.Name != orcav1.EnvRun && e.Name != orcav1.EnvAttempt {
 			out = append(out, e)
 		}
 	}

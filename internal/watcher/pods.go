@@ -23,6 +23,7 @@ import (
 // controller, which counts the run and lets the Pod go.
 type podReconciler struct {
 	client client.Client
+	reader client.Reader // uncached
 	bus    *bus.Bus
 	ledger *ledger
 	// published receives each Pod once its event is stored.
@@ -45,14 +46,29 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	c, ended, wait := classify(&pod, r.now())
 	if !ended {
-		return ctrl.Result{RequeueAfter: wait}, nil
+		var left time.Duration
+		if c, ended, left = pastDeadline(&pod, c, r.now()); !ended {
+			if wait == 0 || left > 0 && left < wait {
+				wait = left
+			}
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
 	}
-	if err := r.bus.PublishTaskEvent(ctx, taskEvent(&pod, c)); err != nil {
+	plan, err := r.decide(ctx, &pod, &c)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.ledger.set(task, pod.UID, published)
+	if err := r.publish(ctx, &pod, taskEvent(&pod, c), plan); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.ledger.publish(task, pod.UID, c)
 	slog.Info("task run ended", "namespace", pod.Namespace, "task", task.Name, "pod", pod.Name,
-		"succeeded", c.Succeeded, "exitCode", c.ExitCode, "reason", c.Reason)
+		"succeeded", c.Succeeded, "exitCode", c.ExitCode, "reason", c.Reason, "attempt", c.Attempt, "retried", c.Retried)
+	if c.EndedByDeadline && pod.DeletionTimestamp == nil {
+		if err := r.stop(ctx, &pod); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	select {
 	case r.published <- event.GenericEvent{Object: &pod}:
 	case <-ctx.Done():
@@ -67,7 +83,7 @@ func taskEvent(pod *corev1.Pod, c completion) bus.TaskEvent {
 		Run:       pod.Annotations[orcav1.AnnotationRun],
 		Initiator: pod.Annotations[orcav1.AnnotationInitiator],
 		ExitCode:  c.ExitCode, Message: c.Message, MessageTruncated: c.MessageTruncated, Reason: c.Reason,
-		FinishedAt: c.FinishedAt.UTC(),
+		FinishedAt: c.FinishedAt.UTC(), Attempt: c.Attempt,
 	}}
 	if pod.Status.StartTime != nil {
 		started := pod.Status.StartTime.UTC()

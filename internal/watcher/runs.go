@@ -68,7 +68,7 @@ func countRun(st *orcav1.TaskStatus, r endedRun) {
 				st.FailuresCount = 0
 			}
 		}
-	} else {
+	} else if !r.c.Retried { // a retried attempt is not the run's end
 		if st.LastFailure == nil || st.LastFailure.Before(&finished) {
 			st.LastFailure = &finished
 		}
@@ -77,6 +77,6 @@ func countRun(st *orcav1.TaskStatus, r endedRun) {
 		}
 	}
 	rec := orcav1.RunRecord{Pod: r.pod.Name, Run: r.pod.Annotations[orcav1.AnnotationRun], Succeeded: r.c.Succeeded,
-		ExitCode: r.c.ExitCode, Reason: r.c.Reason, FinishedAt: finished}
+		ExitCode: r.c.ExitCode, Reason: r.c.Reason, FinishedAt: finished, Attempt: r.c.Attempt, Retried: r.c.Retried}
 	st.History = append([]orcav1.RunRecord{rec}, st.History...)[:min(len(st.History)+1, historySize)]
 }

@@ -191,7 +191,7 @@ func TestTaskStatus(t *testing.T) {
 			for _, p := range tt.pods {
 				objs = append(objs, p)
 				if !tt.unpublished {
-					l.set(theTask, p.UID, published)
+					publishEnded(l, p)
 				}
 			}
 			writes := 0
@@ -250,7 +250,7 @@ func TestTaskMissingFromTheCacheIsReadFromTheAPIServer(t *testing.T) {
 	server := newFake(nil, testTask(orcav1.TaskStatus{}), pod)
 	cache := newFake(nil, pod)
 	l := newLedger()
-	l.set(theTask, pod.UID, published)
+	publishEnded(l, pod)
 	r := &taskReconciler{client: interceptor.NewClient(cache, interceptor.Funcs{
 		SubResource: func(_ client.WithWatch, sub string) client.SubResourceClient { return server.SubResource(sub) },
 	}), reader: server, ledger: l, recorder: events.NewFakeRecorder(10), now: func() time.Time { return now },
@@ -315,4 +315,12 @@ func TestAWriteThatWaitedForTheBudgetCarriesWhatChangedMeanwhile(t *testing.T) {
 	var got orcav1.Task
 	require.NoError(t, c.Get(t.Context(), theTask, &got))
 	assert.Equal(t, []string{"a", "b"}, got.Status.Active)
+}
+
+// publishEnded marks pod published in l, as the pod controller does, when it
+// ended.
+func publishEnded(l *ledger, pod *corev1.Pod) {
+	if c, ended, _ := classify(pod, now); ended {
+		l.publish(theTask, pod.UID, c)
+	}
 }

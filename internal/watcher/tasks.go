@@ -115,9 +115,14 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		counted := make([]*corev1.Pod, 0, len(batch))
 		for _, run := range batch {
 			counted = append(counted, run.pod)
-			if !run.c.Succeeded {
+			switch c := run.c; {
+			case c.Retried:
+				r.recorder.Eventf(&v.task, run.pod, corev1.EventTypeWarning, "Retrying", "Run",
+					"attempt %d, pod %s, failed: %s (exit code %d); attempt %d starts at %s",
+					c.Attempt, run.pod.Name, c.Reason, c.ExitCode, c.Attempt+1, c.RetryAt.UTC().Format(time.RFC3339))
+			case !c.Succeeded:
 				r.recorder.Eventf(&v.task, run.pod, corev1.EventTypeWarning, "RunFailed", "Run",
-					"pod %s failed: %s (exit code %d)", run.pod.Name, run.c.Reason, run.c.ExitCode)
+					"pod %s failed: %s (exit code %d)%s", run.pod.Name, c.Reason, c.ExitCode, afterAttempts(c.Attempt))
 			}
 		}
 		if err := r.release(ctx, req.NamespacedName, counted...); err != nil {
@@ -177,14 +182,14 @@ func (r *taskReconciler) sort(key types.NamespacedName, task *orcav1.Task, gone 
 		if uid := taskUIDOf(p); uid != "" && uid != string(task.UID) {
 			ours = false
 		}
-		c, ended, _ := classify(p, now)
+		c, published := r.ledger.completionOf(key, p.UID)
 		switch {
-		case !ended:
-			if ours {
+		case !published:
+			// Not published yet: the pod controller hands it over once it is.
+			if _, ended, _ := classify(p, now); !ended && ours {
 				out.active = append(out.active, p.Name)
 			}
-		case !r.ledger.has(key, p.UID, published), r.ledger.has(key, p.UID, released):
-			// Not published yet: the pod controller hands it over once it is.
+		case r.ledger.has(key, p.UID, released):
 		case ours:
 			out.ended = append(out.ended, endedRun{pod: p, c: c})
 		default:

@@ -102,7 +102,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	}
 	l := newLedger()
 	published := make(chan event.GenericEvent, 1024)
-	pods := &podReconciler{client: mgr.GetClient(), bus: b, ledger: l, published: published, now: o.Now}
+	pods := &podReconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), bus: b, ledger: l, published: published, now: o.Now}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("orca-pod-completion").
 		For(&corev1.Pod{}, builder.WithPredicates(unreported)).

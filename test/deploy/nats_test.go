@@ -214,6 +214,19 @@ func taskEvent(succeeded bool, ns, task, id string) bus.TaskEvent {
 	}}
 }
 
+func retryEvent(ns, task, id string) bus.RetryEvent {
+	return bus.RetryEvent{ID: id, Source: "test/deploy", Retry: bus.TaskRetry{
+		TaskResult:  bus.TaskResult{Task: task, Namespace: ns, Pod: task + "-pod", Run: "run-1", Initiator: "ignitor1", Attempt: 1, FinishedAt: time.Now()},
+		NextAttempt: 2, RetryAt: time.Now(), TriggerSource: "test/deploy", TriggerID: "ig-1",
+	}}
+}
+
+func haltEvent(ns, task, id string) bus.HaltEvent {
+	return bus.HaltEvent{ID: id, Source: "test/deploy", Halt: bus.TaskHalt{
+		Task: task, Namespace: ns, Run: "run-1", Initiator: "ignitor1", Attempt: 1, Steps: 10, Limit: 10, HaltedAt: time.Now(),
+	}}
+}
+
 // received records the deliveries a consumer handled, by event id.
 type received struct {
 	mu     sync.Mutex
@@ -311,11 +324,15 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		require.NoError(t, watcher.bus.EnsureStream(ctx, bus.StreamOptions{}), "finds the stream")
 		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "te-ok")))
 		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(false, ns, "task2", "te-ko")))
+		require.NoError(t, watcher.bus.PublishRetry(ctx, retryEvent(ns, "task4", "te-retry")))
 		watcher.clean(t)
 		watcher.refused(t, "publishing an ignition", func(ctx context.Context) error {
 			return watcher.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "watch-forged"))
 		})
 		watcher.refusedSubjects(t, "$JS.API.STREAM.INFO.KV_ORCA_STATE", "$KV.ORCA_STATE.ledger.actions.forged")
+		watcher.refused(t, "publishing a halted event", func(ctx context.Context) error {
+			return watcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "watch-forged-halt"))
+		})
 	})
 
 	t.Run("ignition-publisher", func(t *testing.T) {
@@ -332,8 +349,8 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		// It consumes ignitions and task events, acks them, and dead-letters what
 		// it cannot use.
 		consumeAll(t, dispatcher, bus.ConsumerOptions{
-			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions}, bus.FilterTaskEvents...),
-		}, []string{"ig-scheduled", "ig-external", "ig-poison", "te-ok", "te-ko"}, func(d *bus.Delivery) error {
+			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions, bus.SubjectTaskRetrying + ".>"}, bus.FilterTaskEvents...),
+		}, []string{"ig-scheduled", "ig-external", "ig-poison", "te-ok", "te-ko", "te-retry"}, func(d *bus.Delivery) error {
 			if d.Event.ID() == "ig-poison" {
 				return bus.Permanent(errors.New("test: unusable"))
 			}
@@ -364,6 +381,19 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "408", msg.Header.Get("Status"), "a direct get of another sequence")
 		assert.Empty(t, msg.Data)
+		// Its loop guard counts each run's steps and says when it halts a run.
+		_, steps, err := dispatcher.bus.Counters("steps").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), steps)
+		require.NoError(t, dispatcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "halt-1")))
+		dispatcher.clean(t)
+		dispatcher.refused(t, "publishing a retrying event", func(ctx context.Context) error {
+			return dispatcher.bus.PublishRetry(ctx, retryEvent(ns, "task1", "disp-forged-retry"))
+		})
+		dispatcher.refused(t, "counting with another service's counters", func(ctx context.Context) error {
+			_, _, err := dispatcher.bus.Counters("other").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
+			return err
+		})
 		dispatcher.refused(t, "publishing orca.task.succeeded", func(ctx context.Context) error {
 			return dispatcher.bus.PublishTaskEvent(ctx, taskEvent(true, "x", "y", "disp-forged"))
 		})
@@ -473,7 +503,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			require.NoError(t, m.DoubleAck(ctx))
 		}
 		require.NoError(t, batch.Error())
-		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "te-live"}, ids, "the forged task events were never stored")
+		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "te-retry", "halt-1", "te-live"}, ids, "the forged task events were never stored")
 
 		short := func() context.Context {
 			c, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
@@ -507,10 +537,12 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			"orca.ignited.team-a.ignitor1",
 			"orca.ignited.team-a.poison",
 			"orca.task.failed.team-a.task2",
+			"orca.task.halted.team-a.task1",
+			"orca.task.retrying.team-a.task4",
 			"orca.task.succeeded.team-a.task1",
 			"orca.task.succeeded.team-a.task3",
 		}, subjects, "the dispatcher's dead letter is stored; no forged event is")
-		assert.Equal(t, uint64(7), info.State.Msgs)
+		assert.Equal(t, uint64(9), info.State.Msgs)
 	})
 
 	// Only Orca's stream may exist in the account.
@@ -559,7 +591,7 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	dispatcher := connect(t, srv, "orca-dispatcher")
 	consumeAll(t, dispatcher, bus.ConsumerOptions{
 		Name:     bus.ScopedConsumerName("orca-dispatcher", scope),
-		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskRetrying),
 	}, []string{"ns-ig", "ns-ok"}, func(*bus.Delivery) error { return nil })
 	dispatcher.refused(t, "the cluster-wide durable", func(ctx context.Context) error {
 		_, err := dispatcher.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-dispatcher", Subjects: []string{bus.FilterIgnitions}}, func(context.Context, *bus.Delivery) error { return nil })

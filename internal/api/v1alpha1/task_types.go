@@ -48,8 +48,29 @@ type TaskSpec struct {
 	// descriptions inside the template to keep the CRD small).
 	// +required
 	// +kubebuilder:validation:XValidation:rule="has(self.spec) && size(self.spec.containers) > 0",message="template.spec.containers must list at least one container"
-	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="template.spec.restartPolicy must be Never or OnFailure: a Task's Pod runs to completion"
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy == 'Never'",message="template.spec.restartPolicy must be Never: a Task's Pod runs once (with OnFailure the kubelet would restart a failed container in place, so the Pod would never fail and startOnFailure never fire); retry with spec.retry"
 	Template corev1.PodTemplateSpec `json:"template"`
+
+	// Retry tries a failed attempt of a run again: see RetryPolicy. Unset: a run
+	// is one attempt.
+	// +optional
+	Retry *RetryPolicy `json:"retry,omitempty"`
+
+	// ActiveDeadlineSeconds bounds a run: its attempts and the waits between them,
+	// counted from the first attempt's creation. A run still going then fails with
+	// reason DeadlineExceeded. Each attempt's own deadline is the template's
+	// activeDeadlineSeconds.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// MaxRunSteps is how many Pods a run (one run id, across all its Tasks and
+	// attempts) may have started for this Task to start in it; past it the
+	// dispatcher halts the run. Unset: the dispatcher's --max-run-steps (1000).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	MaxRunSteps *int32 `json:"maxRunSteps,omitempty"`
 }
 
 // TaskState is whether a Task has a Pod running.
@@ -123,6 +144,12 @@ type RunRecord struct {
 	Reason string `json:"reason,omitempty"`
 	// FinishedAt is when the run ended.
 	FinishedAt metav1.Time `json:"finishedAt"`
+	// Attempt is the number of the Pod's attempt in its run, from 1.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// Retried says that the attempt failed and spec.retry tries the run again.
+	// +optional
+	Retried bool `json:"retried,omitempty"`
 }
 
 // Task is a Pod template run to completion when an ignition fires or another Task
