@@ -21,9 +21,10 @@ type endedRun struct {
 	c   completion
 }
 
-// byEnd orders runs by when they ended, then by Pod name.
+// byEnd orders runs by when they ended (a Pod's status says it to the second),
+// then by attempt (a run's attempts come one after the other), then by Pod name.
 func byEnd(a, b endedRun) int {
-	return cmp.Or(a.c.FinishedAt.Compare(b.c.FinishedAt), cmp.Compare(a.pod.Name, b.pod.Name))
+	return cmp.Or(a.c.FinishedAt.Compare(b.c.FinishedAt), cmp.Compare(a.c.Attempt, b.c.Attempt), cmp.Compare(a.pod.Name, b.pod.Name))
 }
 
 // counted says whether st has the run of the named Pod in its history.
