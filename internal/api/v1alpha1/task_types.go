@@ -50,6 +50,10 @@ type TaskSpec struct {
 	// +kubebuilder:validation:XValidation:rule="has(self.spec) && size(self.spec.containers) > 0",message="template.spec.containers must list at least one container"
 	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="template.spec.restartPolicy must be Never or OnFailure: a Task's Pod runs to completion"
 	Template corev1.PodTemplateSpec `json:"template"`
+
+	// Concurrency and history of the Task's runs (task_policy_types.go).
+	TaskConcurrency `json:",inline"`
+	TaskHistory     `json:",inline"`
 }
 
 // TaskState is whether a Task has a Pod running.
