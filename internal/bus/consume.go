@@ -282,7 +282,7 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 		c.deadLetter(msg, md, err.Error())
 		return
 	}
-	d.NumDelivered = md.NumDelivered
+	d.NumDelivered, d.Sequence = md.NumDelivered, md.Sequence.Stream
 
 	err = c.call(msg, d)
 	metrics.latency.WithLabelValues(c.opts.Name).Observe(time.Since(start).Seconds())

@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Delivery is one decoded event handed to a Handler. Exactly one of Ignition and
-// Task is set, by the event's type.
+// Delivery is one decoded event handed to a Handler. Exactly one of Ignition,
+// Task and Forbidden is set, by the event's type.
 type Delivery struct {
 	// Subject is the NATS subject the event was published on.
 	Subject string
@@ -19,8 +19,13 @@ type Delivery struct {
 	Ignition *Ignition
 	// Task is set for TypeTaskSucceeded and TypeTaskFailed.
 	Task *TaskEvent
+	// Forbidden is set for TypeTaskForbidden.
+	Forbidden *ForbiddenStart
 	// NumDelivered counts the deliveries of this message, this one included.
 	NumDelivered uint64
+	// Sequence is the message's sequence in the stream: the order in which the
+	// stream stored it.
+	Sequence uint64
 }
 
 // Run returns the run id of the event (its id when it carries none).
@@ -46,6 +51,8 @@ func parse(subject string, header nats.Header, data []byte, maxData int) (*Deliv
 		d.Ignition, err = parseIgnition(subject, e)
 	case TypeTaskSucceeded, TypeTaskFailed:
 		d.Task, err = parseTaskEvent(subject, e)
+	case TypeTaskForbidden:
+		d.Forbidden, err = parseForbidden(subject, e)
 	default:
 		err = fmt.Errorf("unknown event type %q", e.Type())
 	}
