@@ -69,8 +69,8 @@ const (
 // Decision is what Admit decided for a start.
 type Decision struct {
 	Outcome Outcome
-	// Fresh is true when the start took its slot in this decision (not in an
-	// earlier delivery of the same trigger).
+	// Fresh is true when the start took its slot, or its place in the queue, in
+	// this decision (not in an earlier delivery of the same trigger).
 	Fresh bool
 	// Replaces lists the Pods whose slots the start took: they are to be deleted.
 	Replaces []string
@@ -117,7 +117,7 @@ func (s *State) Admit(pod string, seq uint64, l Limits, now time.Time, stored bo
 	// goes before the starts that came after it.
 	i, _ := slices.BinarySearchFunc(s.Waiting, seq, func(w Waiter, seq uint64) int { return cmp.Compare(w.Seq, seq) })
 	s.Waiting = slices.Insert(s.Waiting, i, Waiter{Pod: pod, Seq: seq, Since: now})
-	return Decision{Outcome: Wait}, nil
+	return Decision{Outcome: Wait, Fresh: true}, nil
 }
 
 // Promote moves the oldest waiting starts into free slots, as Queued holders, and

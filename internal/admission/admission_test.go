@@ -38,14 +38,14 @@ func TestAllowWaitsInTriggerOrderAndPromotesAsSlotsFree(t *testing.T) {
 	// Full: c, e and d wait, in the order of their triggers, not of arrival.
 	_, err := s.Admit("c", 12, l, t0, false)
 	assert.ErrorIs(t, err, ErrStartNotStored, "a start is stored before it waits")
-	assert.Equal(t, Outcome(Wait), admit(t, &s, "c", 12, l, 2).Outcome)
+	assert.Equal(t, Decision{Outcome: Wait, Fresh: true}, admit(t, &s, "c", 12, l, 2))
 	assert.Equal(t, Outcome(Wait), admit(t, &s, "e", 14, l, 3).Outcome)
 	assert.Equal(t, Outcome(Wait), admit(t, &s, "d", 13, l, 4).Outcome)
 	assert.Equal(t, []string{"c", "d", "e"}, waiting(&s))
 
 	// A redelivered trigger changes nothing: it holds or waits already.
 	assert.Equal(t, Decision{Outcome: Run}, admit(t, &s, "a", 10, l, 5))
-	assert.Equal(t, Outcome(Wait), admit(t, &s, "d", 13, l, 5).Outcome)
+	assert.Equal(t, Decision{Outcome: Wait}, admit(t, &s, "d", 13, l, 5))
 
 	// A Pod ends: the oldest waiting start gets its slot, Queued until created.
 	assert.True(t, s.Release("a"))

@@ -53,6 +53,9 @@ func (e laterError) Error() string { return fmt.Sprintf("not due yet: again in %
 // timers: a retry's backoff, a join's timeout.
 func Later(d time.Duration) error { return laterError{after: max(d, time.Millisecond)} }
 
+// IsLater reports whether err was made by Later.
+func IsLater(err error) bool { return errors.As(err, new(laterError)) }
+
 // Defaults of ConsumerOptions.
 const (
 	DefaultRetryFor      = 24 * time.Hour

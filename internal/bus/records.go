@@ -123,3 +123,9 @@ func conflict(err error) bool {
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
+
+// RemovedPods is the ledger of the Pods that Orca deleted after their run
+// (history limits, ttlSecondsAfterFinished), by Task uid and Pod name: the
+// watcher records a Pod before it deletes it, and the dispatcher does not create
+// a recorded Pod again when its trigger comes back (a redelivery, a replay).
+func (b *Bus) RemovedPods() *Ledger { return b.Ledger("pods") }

@@ -2,11 +2,11 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -22,7 +22,7 @@ import (
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=pods,verbs=create
+// +kubebuilder:rbac:groups="",resources=pods,verbs=create;get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ConsumerName is the durable consumer that all dispatchers share.
@@ -42,6 +42,9 @@ type Options struct {
 	// AfterCreate, when set, is called after each Pod the dispatcher created, before
 	// the event is acknowledged; tests use it to stop a dispatcher at that point.
 	AfterCreate func(pod *corev1.Pod)
+	// SlotRepairAfter is how long a Pod holds a slot of a limited Task before
+	// the dispatcher checks that it still runs; default DefaultSlotRepairAfter.
+	SlotRepairAfter time.Duration
 }
 
 // Dispatcher creates the Pods of the Tasks that events trigger.
@@ -65,6 +68,9 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if o.CreateParallelism <= 0 {
 		o.CreateParallelism = 32
 	}
+	if o.SlotRepairAfter <= 0 {
+		o.SlotRepairAfter = DefaultSlotRepairAfter
+	}
 	if err := AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("index tasks: %w", err)
 	}
@@ -75,6 +81,9 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		bus:      b,
 		opts:     o,
 		log:      slog.Default().With("component", "dispatcher"),
+	}
+	if err := setupSlots(mgr, d); err != nil {
+		return fmt.Errorf("task slots controller: %w", err)
 	}
 	co := o.Consumer
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
@@ -87,7 +96,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	var (
 		ns, field, name string
-		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run()}
+		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(), Seq: del.Sequence}
 	)
 	switch {
 	case del.Ignition != nil:
@@ -102,6 +111,9 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 		}
 		s.Initiator, s.Data = r.Task, r.Message
 		if gone, err := d.taskReplaced(ctx, r); gone || err != nil {
+			return err
+		}
+		if err := d.release(ctx, r); err != nil {
 			return err
 		}
 	default:
@@ -166,11 +178,29 @@ func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start)
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return joinStarts(errs)
 }
 
+// startTask starts task for s: at once, or through admission when the Task
+// limits its runs.
 func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) error {
+	if task.Spec.Limited() {
+		return d.admit(ctx, task, s)
+	}
+	_, err := d.createPod(ctx, task, s)
+	return err
+}
+
+// createPod creates the Pod of s, unless it exists or existed: a Pod that Orca
+// deleted after its run (see bus.RemovedPods) is not made again.
+func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) (podOutcome, error) {
 	pod := buildPod(task, s)
+	if removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod.Name); err != nil || removed {
+		if removed {
+			d.dropDuplicate(task, pod.Name, s)
+		}
+		return podRemoved, err
+	}
 	err := d.client.Create(ctx, pod)
 	switch {
 	case err == nil:
@@ -180,18 +210,18 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		if d.opts.AfterCreate != nil {
 			d.opts.AfterCreate(pod)
 		}
-		return d.clearFailure(ctx, task, pod.Name)
+		return podCreated, d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
 		d.dropDuplicate(task, pod.Name, s)
-		return nil
+		return podExists, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		metrics.podsRejected.Inc()
-		return d.reportInvalid(ctx, task, pod.Name, err)
+		return podRefused, d.reportInvalid(ctx, task, pod.Name, err)
 	default:
 		metrics.podCreateErrors.Inc()
 		if ctx.Err() == nil {
 			d.reportRetrying(ctx, task, pod.Name, err)
 		}
-		return fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
+		return podRefused, fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
 	}
 }

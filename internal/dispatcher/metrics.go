@@ -11,6 +11,7 @@ var metrics = struct {
 	duplicates      prometheus.Counter
 	staleTaskEvents prometheus.Counter
 	podCreateErrors prometheus.Counter
+	limited         *prometheus.CounterVec
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -32,8 +33,15 @@ var metrics = struct {
 		Name: "orca_dispatcher_pod_create_errors_total",
 		Help: "Pod creates that failed for a reason a retry may fix (API server unreachable, quota, ...): the event comes back.",
 	}),
+	limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orca_dispatcher_limited_starts_total",
+		Help: "Starts of Tasks with a parallelism or concurrencyPolicy, by outcome: started, queued (waits for a slot), deferred (the Task's queue was full), forbidden (skipped by Forbid), replaced (running Pods a Replace start took the slots of).",
+	}, []string{"outcome"}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors, metrics.limited)
+	for _, o := range []string{"started", "queued", "deferred", "forbidden", "replaced"} {
+		metrics.limited.WithLabelValues(o)
+	}
 }
