@@ -95,6 +95,11 @@ type ConsumerOptions struct {
 	// stream's usage measured); default 2s. A consumer created again after it
 	// was deleted starts where its predecessor stood at the last check.
 	CheckInterval time.Duration
+	// Received, when set, is told the stream sequence of each message as soon as
+	// it is pulled, before it is decoded, and the func it returns is called once
+	// the message was handled: a handler can tell which earlier messages are
+	// handled at the same time.
+	Received func(seq uint64) (handled func())
 }
 
 func (o *ConsumerOptions) defaults() {
@@ -237,7 +242,9 @@ func (c *Consumer) work() {
 		switch {
 		case err == nil:
 			failures = 0
+			done := c.received(msg)
 			c.handle(msg)
+			done()
 		case c.pulling.Err() != nil:
 			return
 		case c.bus.nc.IsClosed():
@@ -258,6 +265,18 @@ func (c *Consumer) work() {
 			}
 		}
 	}
+}
+
+// received calls ConsumerOptions.Received for msg.
+func (c *Consumer) received(msg jetstream.Msg) func() {
+	if c.opts.Received == nil {
+		return func() {}
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		return func() {}
+	}
+	return c.opts.Received(md.Sequence.Stream)
 }
 
 // trouble reports a failed pull: the consumer is not ready until the supervisor

@@ -56,6 +56,7 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) erro
 			return d.reportForbidden(ctx, task, s, pod, admission.Decision{}, false)
 		}
 	}
+	d.inFlight.waitEarlier(ctx, s.Seq)
 	var dec admission.Decision
 	stored := false
 	for {
@@ -140,8 +141,8 @@ func (d *Dispatcher) release(ctx context.Context, r bus.TaskResult) error {
 	})
 }
 
-// changeSlots applies fn to the Task's admission state, after promoting the
-// waiting starts that fit, and then creates the Pods of the promoted starts.
+// changeSlots applies fn to the Task's admission state, promotes the waiting
+// starts that fit, and then creates the Pods of the promoted starts.
 func (d *Dispatcher) changeSlots(ctx context.Context, task *orcav1.Task, fn func(*admission.State) error) error {
 	st, err := d.updateSlots(ctx, task, fn)
 	for err == nil && len(st.Queued()) > 0 {
@@ -150,8 +151,9 @@ func (d *Dispatcher) changeSlots(ctx context.Context, task *orcav1.Task, fn func
 	return err
 }
 
-// updateSlots changes the Task's admission state with compare-and-set and
-// returns it as written; an empty state is deleted.
+// updateSlots changes the Task's admission state with fn, then promotes the
+// waiting starts that fit, with compare-and-set; it returns the state as
+// written, and deletes an empty one.
 func (d *Dispatcher) updateSlots(ctx context.Context, task *orcav1.Task, fn func(*admission.State) error) (admission.State, error) {
 	limits := admission.LimitsOf(&task.Spec)
 	var st admission.State
@@ -165,12 +167,12 @@ func (d *Dispatcher) updateSlots(ctx context.Context, task *orcav1.Task, fn func
 			}
 		}
 		st.Task = task.Namespace + "/" + task.Name
-		st.Promote(limits, time.Now())
 		if fn != nil {
 			if err := fn(&st); err != nil {
 				return nil, err
 			}
 		}
+		st.Promote(limits, time.Now())
 		if st.Empty() {
 			return nil, nil
 		}

@@ -56,6 +56,7 @@ type Dispatcher struct {
 	opts     Options
 	log      *slog.Logger
 	failing  sync.Map // uids of Tasks whose failed create was reported
+	inFlight *inFlight
 }
 
 // Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
@@ -81,6 +82,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		bus:      b,
 		opts:     o,
 		log:      slog.Default().With("component", "dispatcher"),
+		inFlight: newInFlight(),
 	}
 	if err := setupSlots(mgr, d); err != nil {
 		return fmt.Errorf("task slots controller: %w", err)
@@ -89,6 +91,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
 	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
 	co.Concurrency = o.Concurrency
+	co.Received = d.inFlight.enter
 	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 

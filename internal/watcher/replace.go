@@ -72,7 +72,10 @@ func (r *replaceReconciler) replace(ctx context.Context, ns, victim string, by *
 		pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return nil
 	}
-	if pod.Annotations[orcav1.AnnotationReplacedBy] == "" {
+	// Marked first, so that its end is reported as Replaced; the mark also says
+	// that it was deleted already, when the cache had not seen the deletion yet.
+	first := pod.Annotations[orcav1.AnnotationReplacedBy] == ""
+	if first {
 		patch := client.MergeFrom(pod.DeepCopy())
 		pod.Annotations[orcav1.AnnotationReplacedBy] = by.Name
 		if err := r.client.Patch(ctx, &pod, patch); err != nil {
@@ -86,7 +89,9 @@ func (r *replaceReconciler) replace(ctx context.Context, ns, victim string, by *
 	if err != nil {
 		return fmt.Errorf("delete replaced pod %s/%s: %w", ns, victim, err)
 	}
-	metrics.replaced.Inc()
-	slog.Info("pod replaced", "namespace", ns, "task", taskOf(&pod), "pod", victim, "by", by.Name)
+	if first {
+		metrics.replaced.Inc()
+		slog.Info("pod replaced", "namespace", ns, "task", taskOf(&pod), "pod", victim, "by", by.Name)
+	}
 	return nil
 }
