@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
-	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
 // cleanupReconciler deletes the Pods of a Task's ended runs that its history
@@ -26,8 +25,13 @@ import (
 // the Task's status alone: the history there outlives the Pods.
 type cleanupReconciler struct {
 	client  client.Client
-	removed *bus.Ledger
+	removed ledger
 	now     func() time.Time
+}
+
+// ledger records what was done (bus.RemovedPods).
+type ledger interface {
+	Record(ctx context.Context, parts ...string) error
 }
 
 // finished is an ended, reported Pod of a Task.
