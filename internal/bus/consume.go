@@ -53,6 +53,9 @@ func (e laterError) Error() string { return fmt.Sprintf("not due yet: again in %
 // timers: a retry's backoff, a join's timeout.
 func Later(d time.Duration) error { return laterError{after: max(d, time.Millisecond)} }
 
+// IsLater reports whether err was made by Later.
+func IsLater(err error) bool { return errors.As(err, new(laterError)) }
+
 // Defaults of ConsumerOptions.
 const (
 	DefaultRetryFor      = 24 * time.Hour
@@ -106,6 +109,11 @@ type ConsumerOptions struct {
 	// stream's usage measured); default 2s. A consumer created again after it
 	// was deleted starts where its predecessor stood at the last check.
 	CheckInterval time.Duration
+	// Received, when set, is told the stream sequence of each message as soon as
+	// it is pulled, before it is decoded, and the func it returns is called once
+	// the message was handled: a handler can tell which earlier messages are
+	// handled at the same time.
+	Received func(seq uint64) (handled func())
 }
 
 func (o *ConsumerOptions) defaults() {
@@ -255,7 +263,9 @@ func (c *Consumer) work() {
 		switch {
 		case err == nil:
 			failures = 0
+			done := c.received(msg)
 			c.handle(msg)
+			done()
 		case c.pulling.Err() != nil:
 			return
 		case c.bus.nc.IsClosed():
@@ -292,6 +302,18 @@ func (c *Consumer) pull() (jetstream.Msg, error) {
 	return (*c.cons.Load()).Next(jetstream.FetchContext(ctx))
 }
 
+// received calls ConsumerOptions.Received for msg.
+func (c *Consumer) received(msg jetstream.Msg) func() {
+	if c.opts.Received == nil {
+		return func() {}
+	}
+	md, err := msg.Metadata()
+	if err != nil {
+		return func() {}
+	}
+	return c.opts.Received(md.Sequence.Stream)
+}
+
 // trouble reports a failed pull: the consumer is not ready until the supervisor
 // has found it (or made it) again.
 func (c *Consumer) trouble(err error) {
@@ -325,7 +347,7 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 		c.deadLetter(msg, md, err.Error())
 		return
 	}
-	d.NumDelivered = md.NumDelivered
+	d.NumDelivered, d.Sequence = md.NumDelivered, md.Sequence.Stream
 
 	err = c.call(msg, d)
 	metrics.latency.WithLabelValues(c.opts.Name).Observe(time.Since(start).Seconds())

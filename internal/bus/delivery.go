@@ -9,7 +9,7 @@ import (
 )
 
 // Delivery is one decoded event handed to a Handler. Exactly one of Ignition,
-// Task, Retry and Halt is set, by the event's type.
+// Task, Retry, Halt and Forbidden is set, by the event's type.
 type Delivery struct {
 	// Subject is the NATS subject the event was published on.
 	Subject string
@@ -22,8 +22,13 @@ type Delivery struct {
 	// Retry is set for TypeTaskRetrying, Halt for TypeTaskHalted.
 	Retry *RetryEvent
 	Halt  *HaltEvent
+	// Forbidden is set for TypeTaskForbidden.
+	Forbidden *ForbiddenStart
 	// NumDelivered counts the deliveries of this message, this one included.
 	NumDelivered uint64
+	// Sequence is the message's sequence in the stream: the order in which the
+	// stream stored it.
+	Sequence uint64
 }
 
 // Run returns the run id of the event (its id when it carries none).
@@ -53,6 +58,8 @@ func parse(subject string, header nats.Header, data []byte, maxData int) (*Deliv
 		d.Retry, err = parseRetryEvent(subject, e)
 	case TypeTaskHalted:
 		d.Halt, err = parseHaltEvent(subject, e)
+	case TypeTaskForbidden:
+		d.Forbidden, err = parseForbidden(subject, e)
 	default:
 		err = fmt.Errorf("unknown event type %q", e.Type())
 	}

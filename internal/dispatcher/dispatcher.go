@@ -2,12 +2,12 @@ package dispatcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,7 +23,7 @@ import (
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=pods,verbs=create
+// +kubebuilder:rbac:groups="",resources=pods,verbs=create;get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ConsumerName is the durable consumer that all dispatchers share.
@@ -47,6 +47,9 @@ type Options struct {
 	// unless a Task's spec.maxRunSteps says otherwise; default
 	// orcav1.DefaultMaxRunSteps. See steps.go.
 	MaxRunSteps int
+	// SlotRepairAfter is how long a Pod holds a slot of a limited Task before
+	// the dispatcher checks that it still runs; default DefaultSlotRepairAfter.
+	SlotRepairAfter time.Duration
 }
 
 // Dispatcher creates the Pods of the Tasks that events trigger.
@@ -58,6 +61,7 @@ type Dispatcher struct {
 	opts     Options
 	log      *slog.Logger
 	failing  sync.Map // uids of Tasks whose failed create was reported
+	inFlight *inFlight
 }
 
 // Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
@@ -73,6 +77,9 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if o.MaxRunSteps <= 0 {
 		o.MaxRunSteps = orcav1.DefaultMaxRunSteps
 	}
+	if o.SlotRepairAfter <= 0 {
+		o.SlotRepairAfter = DefaultSlotRepairAfter
+	}
 	if err := AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("index tasks: %w", err)
 	}
@@ -83,11 +90,16 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		bus:      b,
 		opts:     o,
 		log:      slog.Default().With("component", "dispatcher"),
+		inFlight: newInFlight(),
+	}
+	if err := setupSlots(mgr, d); err != nil {
+		return fmt.Errorf("task slots controller: %w", err)
 	}
 	co := o.Consumer
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
 	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskRetrying)
 	co.Concurrency = o.Concurrency
+	co.Received = d.inFlight.enter
 	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 
@@ -95,7 +107,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	var (
 		ns, field, name string
-		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run()}
+		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(), Seq: del.Sequence}
 	)
 	switch {
 	case del.Ignition != nil:
@@ -110,6 +122,9 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 		}
 		s.Initiator, s.Data = r.Task, r.Message
 		if gone, err := d.taskReplaced(ctx, r); gone || err != nil {
+			return err
+		}
+		if err := d.release(ctx, r); err != nil {
 			return err
 		}
 	case del.Retry != nil:
@@ -159,15 +174,15 @@ func (d *Dispatcher) listUncached(ctx context.Context, ns, name string, out *orc
 // that a retry may fix; every Pod that was created is found again as
 // AlreadyExists on the retry.
 func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start) error {
-	tasks, err := d.admit(ctx, tasks, s)
+	tasks, err := d.takeSteps(ctx, tasks, s)
 	if err != nil || len(tasks) == 0 {
 		return err
 	}
 	var notCreated atomic.Int64
-	defer func() { d.release(ctx, tasks[0].Namespace, s.Run, notCreated.Load()) }()
+	defer func() { d.giveBackSteps(ctx, tasks[0].Namespace, s.Run, notCreated.Load()) }()
 	if len(tasks) == 1 {
-		created, err := d.startTask(ctx, &tasks[0], s)
-		if !created {
+		out, err := d.startTask(ctx, &tasks[0], s)
+		if !out.step() {
 			notCreated.Add(1)
 		}
 		return err
@@ -182,8 +197,8 @@ func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start)
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			created, err := d.startTask(ctx, &tasks[i], s)
-			if !created {
+			out, err := d.startTask(ctx, &tasks[i], s)
+			if !out.step() {
 				notCreated.Add(1)
 			}
 			if err != nil {
@@ -194,12 +209,28 @@ func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start)
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return joinStarts(errs)
 }
 
-// startTask creates the Pod that s starts for task and says whether it did.
-func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) (bool, error) {
+// startTask starts task for s: at once, or through admission when the Task
+// limits its runs.
+func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) (podOutcome, error) {
+	if task.Spec.Limited() {
+		return d.admit(ctx, task, s)
+	}
+	return d.createPod(ctx, task, s)
+}
+
+// createPod creates the Pod of s, unless it exists or existed: a Pod that Orca
+// deleted after its run (see bus.RemovedPods) is not made again.
+func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) (podOutcome, error) {
 	pod := buildPod(task, s)
+	if removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod.Name); err != nil || removed {
+		if removed {
+			d.dropDuplicate(task, pod.Name, s)
+		}
+		return podRemoved, err
+	}
 	err := d.client.Create(ctx, pod)
 	switch {
 	case err == nil:
@@ -209,18 +240,18 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		if d.opts.AfterCreate != nil {
 			d.opts.AfterCreate(pod)
 		}
-		return true, d.clearFailure(ctx, task, pod.Name)
+		return podCreated, d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
 		d.dropDuplicate(task, pod.Name, s)
-		return false, nil
+		return podExists, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		metrics.podsRejected.Inc()
-		return false, d.reportInvalid(ctx, task, pod.Name, err)
+		return podRefused, d.reportInvalid(ctx, task, pod.Name, err)
 	default:
 		metrics.podCreateErrors.Inc()
 		if ctx.Err() == nil {
 			d.reportRetrying(ctx, task, pod.Name, err)
 		}
-		return false, fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
+		return podRefused, fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
 	}
 }

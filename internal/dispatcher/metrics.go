@@ -12,6 +12,7 @@ var metrics = struct {
 	staleTaskEvents prometheus.Counter
 	podCreateErrors prometheus.Counter
 	halted          prometheus.Counter
+	limited         *prometheus.CounterVec
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -37,8 +38,15 @@ var metrics = struct {
 		Name: "orca_dispatcher_halted_total",
 		Help: "Task starts that the loop guard refused because their run had started as many Pods as the limit allows.",
 	}),
+	limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "orca_dispatcher_limited_starts_total",
+		Help: "Starts of Tasks with a parallelism or concurrencyPolicy, by outcome: started, queued (waits for a slot), deferred (the Task's queue was full), forbidden (skipped by Forbid), replaced (running Pods a Replace start took the slots of).",
+	}, []string{"outcome"}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors, metrics.halted)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors, metrics.limited, metrics.halted)
+	for _, o := range []string{"started", "queued", "deferred", "forbidden", "replaced"} {
+		metrics.limited.WithLabelValues(o)
+	}
 }

@@ -31,6 +31,11 @@ type start struct {
 	Attempt        int32
 	FailedAttempts int32
 	RunStarted     time.Time
+	// Seq is the stream sequence of the event: the order of starts that wait.
+	Seq uint64 `json:"-"`
+	// Replaces names the Pods whose slots this start took (concurrencyPolicy
+	// Replace): the watcher deletes them.
+	Replaces []string `json:"-"`
 }
 
 // PodName returns the name of the Pod that the event (source, id) starts for
@@ -94,6 +99,9 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 	pod.Annotations[orcav1.AnnotationEventID] = s.EventID
 	pod.Annotations[orcav1.AnnotationEventSource] = s.EventSource
 	pod.Annotations[orcav1.AnnotationTaskUID] = string(task.UID)
+	if len(s.Replaces) > 0 {
+		pod.Annotations[orcav1.AnnotationReplaces] = strings.Join(s.Replaces, ",")
+	}
 	if pod.Spec.RestartPolicy == "" {
 		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
 	}

@@ -45,10 +45,10 @@ func (d *Dispatcher) stepLimit(task *orcav1.Task) int64 {
 	return int64(d.opts.MaxRunSteps)
 }
 
-// admit reserves a step of run s.Run for each task in order, as long as the
+// takeSteps reserves a step of run s.Run for each task in order, as long as the
 // task's limit allows it, and returns the tasks it admitted. It reports each task
 // it refuses as halted.
-func (d *Dispatcher) admit(ctx context.Context, tasks []orcav1.Task, s start) ([]orcav1.Task, error) {
+func (d *Dispatcher) takeSteps(ctx context.Context, tasks []orcav1.Task, s start) ([]orcav1.Task, error) {
 	ns := tasks[0].Namespace
 	var admitted []bool
 	before, after, err := d.bus.Counters(stepCounters).Update(ctx, func(cur int64) int64 {
@@ -72,16 +72,16 @@ func (d *Dispatcher) admit(ctx context.Context, tasks []orcav1.Task, s start) ([
 		if admitted[i] {
 			out = append(out, tasks[i])
 		} else if err := d.halt(ctx, &tasks[i], s, after); err != nil {
-			d.release(ctx, ns, s.Run, after-before)
+			d.giveBackSteps(ctx, ns, s.Run, after-before)
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// release gives back n steps of run in namespace ns, reserved for Pods that were
+// giveBackSteps gives back n steps of run in namespace ns, reserved for Pods that were
 // not created. A failure leaves them counted, which errs on the safe side.
-func (d *Dispatcher) release(ctx context.Context, ns, run string, n int64) {
+func (d *Dispatcher) giveBackSteps(ctx context.Context, ns, run string, n int64) {
 	if n <= 0 {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 )
 
 // completion is how a Pod ended.
@@ -44,6 +46,11 @@ const (
 // classify says whether pod has ended and how. When it has not, wait is how long
 // until a deleted Pod that no kubelet ends counts as ended (zero: wait for change).
 func classify(pod *corev1.Pod, now time.Time) (c completion, ended bool, wait time.Duration) {
+	defer func() {
+		if ended && !c.Succeeded && pod.Annotations[orcav1.AnnotationReplacedBy] != "" {
+			c.Reason = ReasonReplaced // deleted for a start of its Task
+		}
+	}()
 	run := runContainers(pod)
 	c.Message, c.MessageTruncated = message(pod, run)
 	c.FinishedAt = finishedAt(run, now)

@@ -61,7 +61,8 @@ func testPod(name string, end time.Time, code int32) *corev1.Pod {
 func newFake(funcs *interceptor.Funcs, objs ...client.Object) client.WithWatch {
 	b := fake.NewClientBuilder().WithScheme(scheme.New()).WithObjects(objs...).
 		WithStatusSubresource(&orcav1.Task{}).
-		WithIndex(&corev1.Pod{}, indexTask, taskIndex)
+		WithIndex(&corev1.Pod{}, indexTask, taskIndex).
+		WithIndex(&corev1.Pod{}, indexOwnerTask, ownerTaskIndex)
 	if funcs != nil {
 		b = b.WithInterceptorFuncs(*funcs)
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;patch;update;delete
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -124,7 +124,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if err != nil {
 		return fmt.Errorf("task status controller: %w", err)
 	}
-	return nil
+	return setupPolicies(ctx, mgr, b, o)
 }
 
 // unreported selects the Pods that Orca started and has not let go: the only

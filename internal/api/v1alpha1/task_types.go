@@ -71,6 +71,10 @@ type TaskSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000000
 	MaxRunSteps *int32 `json:"maxRunSteps,omitempty"`
+
+	// Concurrency and history of the Task's runs (task_policy_types.go).
+	TaskConcurrency `json:",inline"`
+	TaskHistory     `json:",inline"`
 }
 
 // TaskState is whether a Task has a Pod running.

@@ -21,6 +21,11 @@ const (
 	// AnnotationTaskUID is the uid of the Task object that started the Pod: its
 	// completion belongs to that Task, not to a later one of the same name.
 	AnnotationTaskUID = "orca.sirocco.cloud/task-uid"
+	// AnnotationReplaces names the Pods (comma-separated) whose slots the Pod
+	// took under concurrencyPolicy Replace; the watcher deletes them and marks
+	// each with AnnotationReplacedBy, so that its failure's reason is Replaced.
+	AnnotationReplaces   = "orca.sirocco.cloud/replaces"
+	AnnotationReplacedBy = "orca.sirocco.cloud/replaced-by"
 
 	// FinalizerCompletion keeps an Orca Pod until its completion event is stored.
 	FinalizerCompletion = "orca.sirocco.cloud/completion"

@@ -1,0 +1,122 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+)
+
+// cleanupReconciler deletes the Pods of a Task's ended runs that its history
+// limits or its ttlSecondsAfterFinished no longer keep. It deletes only Pods that
+// ended and were reported (their completion event is stored, so they no longer
+// hold the completion finalizer), and records each in the bus's RemovedPods
+// first, so that a trigger that comes back does not start it again. It leaves
+// the Task's status alone: the history there outlives the Pods.
+type cleanupReconciler struct {
+	client  client.Client
+	removed removals
+	now     func() time.Time
+}
+
+// removals records the Pods deleted (bus.RemovedPods).
+type removals interface {
+	Record(ctx context.Context, parts ...string) error
+}
+
+// finished is an ended, reported Pod of a Task.
+type finished struct {
+	pod       *corev1.Pod
+	succeeded bool
+	at        time.Time
+	// why it is deleted: "history" (past its limit) or "ttl".
+	why string
+}
+
+func (r *cleanupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var task orcav1.Task
+	if err := r.client.Get(ctx, req.NamespacedName, &task); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var pods corev1.PodList
+	if err := r.client.List(ctx, &pods, client.InNamespace(task.Namespace), client.MatchingFields{indexOwnerTask: task.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	now := r.now()
+	var ended []finished
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !metav1.IsControlledBy(p, &task) || p.DeletionTimestamp != nil || controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
+			continue
+		}
+		if c, done, _ := classify(p, now); done {
+			ended = append(ended, finished{pod: p, succeeded: c.Succeeded, at: c.FinishedAt})
+		}
+	}
+	doomed, next := expired(ended, &task.Spec.TaskHistory, now)
+	for _, f := range doomed {
+		if err := r.remove(ctx, &task, f); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// expired returns the Pods that history no longer keeps, newest kept first: past
+// the limit of their kind (succeeded or failed), or past the TTL. next is when
+// the first kept one expires (zero: never).
+func expired(ended []finished, history *orcav1.TaskHistory, now time.Time) (doomed []finished, next time.Duration) {
+	slices.SortStableFunc(ended, func(a, b finished) int { return b.at.Compare(a.at) })
+	kept := map[bool]int{}
+	limit := map[bool]int{true: history.SuccessfulLimit(), false: history.FailedLimit()}
+	for _, f := range ended {
+		if kept[f.succeeded] >= limit[f.succeeded] {
+			f.why = "history"
+			doomed = append(doomed, f)
+			continue
+		}
+		if ttl := history.TTLSecondsAfterFinished; ttl != nil {
+			left := f.at.Add(time.Duration(*ttl) * time.Second).Sub(now)
+			if left <= 0 {
+				f.why = "ttl"
+				doomed = append(doomed, f)
+				continue
+			}
+			if next == 0 || left < next {
+				next = left
+			}
+		}
+		kept[f.succeeded]++
+	}
+	return doomed, next
+}
+
+// remove records the Pod in the ledger of removed Pods, then deletes it (that
+// Pod, not one created again under its name).
+func (r *cleanupReconciler) remove(ctx context.Context, task *orcav1.Task, f finished) error {
+	pod := f.pod
+	if err := r.removed.Record(ctx, string(task.UID), pod.Name); err != nil {
+		return fmt.Errorf("record removal of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	err := r.client.Delete(ctx, pod, client.Preconditions{UID: &pod.UID})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	metrics.cleaned.WithLabelValues(f.why).Inc()
+	slog.Debug("pod of an ended run deleted", "namespace", pod.Namespace, "task", task.Name, "pod", pod.Name,
+		"succeeded", f.succeeded, "finishedAt", f.at, "reason", f.why)
+	return nil
+}

@@ -1,0 +1,113 @@
+package watcher
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+)
+
+// fakeLedger records entries as "part/part".
+type fakeLedger struct {
+	mu      sync.Mutex
+	entries []string
+}
+
+func (l *fakeLedger) Record(_ context.Context, parts ...string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.entries = append(l.entries, strings.Join(parts, "/"))
+	return nil
+}
+
+func (l *fakeLedger) has(entry string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.entries, entry)
+}
+
+// cleanupPod is testPod, with the completion finalizer or without.
+func cleanupPod(name string, end time.Time, finalizer bool) *corev1.Pod {
+	p := testPod(name, end, 0)
+	if !finalizer {
+		p.Finalizers = nil
+	}
+	return p
+}
+
+// failedPod is testPod ended with exit code 1 at end.
+func failedPod(name string, end time.Time) *corev1.Pod {
+	p := cleanupPod(name, end, false)
+	p.Status.Phase = corev1.PodFailed
+	p.Status.ContainerStatuses[0].State.Terminated.ExitCode = 1
+	return p
+}
+
+func TestCleanupKeepsTheNewestRunsAndOnlyReportedOnes(t *testing.T) {
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	tests := []struct {
+		name    string
+		history orcav1.TaskHistory
+		deleted []string
+		requeue time.Duration
+	}{{
+		name:    "defaults: 3 succeeded, 1 failed",
+		deleted: []string{"s1", "f1"},
+	}, {
+		name:    "limits",
+		history: orcav1.TaskHistory{SuccessfulRunsHistoryLimit: new(int32(2)), FailedRunsHistoryLimit: new(int32(0))},
+		deleted: []string{"s1", "s2", "f1", "f2"},
+	}, {
+		name:    "ttl",
+		history: orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(90))},
+		deleted: []string{"s1", "s2", "s3", "f1"}, // s3 ended 2 minutes ago
+		requeue: 30 * time.Second,                 // f2 ended a minute ago
+	}, {
+		name:    "ttl 0",
+		history: orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(0))},
+		deleted: []string{"s1", "s2", "s3", "s4", "f1", "f2"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task := testTask(orcav1.TaskStatus{})
+			task.Spec.TaskHistory = tt.history
+			objs := []client.Object{task,
+				cleanupPod("s1", ago(4*time.Minute), false), cleanupPod("s2", ago(3*time.Minute), false),
+				cleanupPod("s3", ago(2*time.Minute), false), cleanupPod("s4", ago(30*time.Second), false),
+				failedPod("f1", ago(5*time.Minute)), failedPod("f2", ago(time.Minute)),
+				// Not reported yet (the finalizer), or still running: never deleted.
+				cleanupPod("ended-unreported", ago(time.Hour), true), cleanupPod("running", time.Time{}, true),
+			}
+			removed := &fakeLedger{}
+			var deleted []string
+			c := newFake(&interceptor.Funcs{Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+				assert.True(t, removed.has("task-uid/"+obj.GetName()), "%s recorded before it is deleted", obj.GetName())
+				deleted = append(deleted, obj.GetName())
+				return c.Delete(ctx, obj, opts...)
+			}}, objs...)
+			r := &cleanupReconciler{client: c, removed: removed, now: func() time.Time { return now }}
+			res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+			require.NoError(t, err)
+			assert.ElementsMatch(t, tt.deleted, deleted)
+			assert.Equal(t, tt.requeue, res.RequeueAfter)
+
+			var left corev1.PodList
+			require.NoError(t, c.List(t.Context(), &left))
+			assert.Len(t, left.Items, len(objs)-1-len(tt.deleted))
+			var after orcav1.Task
+			require.NoError(t, c.Get(t.Context(), client.ObjectKeyFromObject(task), &after))
+			assert.Equal(t, task.Status, after.Status, "the status is left alone")
+		})
+	}
+}
