@@ -1,10 +1,12 @@
 package watcher
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,11 +36,14 @@ type removals interface {
 	Record(ctx context.Context, parts ...string) error
 }
 
-// finished is an ended, reported Pod of a Task.
+// finished is a run of a Task that ended: its ended, reported Pods (its
+// attempts, when spec.retry tried it again), kept or deleted together.
 type finished struct {
-	pod       *corev1.Pod
+	pods []*corev1.Pod
+	// succeeded and at say how and when its last attempt ended.
 	succeeded bool
 	at        time.Time
+	attempt   int32
 	// why it is deleted: "history" (past its limit) or "ttl".
 	why string
 }
@@ -53,15 +58,34 @@ func (r *cleanupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	now := r.now()
-	var ended []finished
+	runs := map[string]*finished{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if !metav1.IsControlledBy(p, &task) || p.DeletionTimestamp != nil || controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
 			continue
 		}
-		if c, done, _ := classify(p, now); done {
-			ended = append(ended, finished{pod: p, succeeded: c.Succeeded, at: c.FinishedAt})
+		c, done, _ := classify(p, now)
+		if !done {
+			continue
 		}
+		// The attempts of a run share the event that started it.
+		key := p.Name
+		if src, id := p.Annotations[orcav1.AnnotationEventSource], p.Annotations[orcav1.AnnotationEventID]; src != "" && id != "" {
+			key = src + "\x00" + id
+		}
+		f := runs[key]
+		if f == nil {
+			f = &finished{}
+			runs[key] = f
+		}
+		f.pods = append(f.pods, p)
+		if a := attemptOf(p).number; len(f.pods) == 1 || a > f.attempt {
+			f.attempt, f.succeeded, f.at = a, c.Succeeded, c.FinishedAt
+		}
+	}
+	ended := make([]finished, 0, len(runs))
+	for _, f := range runs {
+		ended = append(ended, *f)
 	}
 	doomed, next := expired(ended, &task.Spec.TaskHistory, now)
 	for _, f := range doomed {
@@ -72,11 +96,13 @@ func (r *cleanupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
-// expired returns the Pods that history no longer keeps, newest kept first: past
+// expired returns the runs that history no longer keeps, newest kept first: past
 // the limit of their kind (succeeded or failed), or past the TTL. next is when
 // the first kept one expires (zero: never).
 func expired(ended []finished, history *orcav1.TaskHistory, now time.Time) (doomed []finished, next time.Duration) {
-	slices.SortStableFunc(ended, func(a, b finished) int { return b.at.Compare(a.at) })
+	slices.SortFunc(ended, func(a, b finished) int {
+		return cmp.Or(b.at.Compare(a.at), strings.Compare(a.pods[0].Name, b.pods[0].Name))
+	})
 	kept := map[bool]int{}
 	limit := map[bool]int{true: history.SuccessfulLimit(), false: history.FailedLimit()}
 	for _, f := range ended {
@@ -101,10 +127,19 @@ func expired(ended []finished, history *orcav1.TaskHistory, now time.Time) (doom
 	return doomed, next
 }
 
-// remove records the Pod in the ledger of removed Pods, then deletes it (that
-// Pod, not one created again under its name).
+// remove deletes the Pods of the run f.
 func (r *cleanupReconciler) remove(ctx context.Context, task *orcav1.Task, f finished) error {
-	pod := f.pod
+	for _, pod := range f.pods {
+		if err := r.removePod(ctx, task, pod, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removePod records the Pod in the ledger of removed Pods, then deletes it (that
+// Pod, not one created again under its name).
+func (r *cleanupReconciler) removePod(ctx context.Context, task *orcav1.Task, pod *corev1.Pod, f finished) error {
 	if err := r.removed.Record(ctx, string(task.UID), pod.Name); err != nil {
 		return fmt.Errorf("record removal of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}

@@ -3,6 +3,7 @@ package watcher
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,29 +64,40 @@ func TestCleanupKeepsTheNewestRunsAndOnlyReportedOnes(t *testing.T) {
 		requeue time.Duration
 	}{{
 		name:    "defaults: 3 succeeded, 1 failed",
-		deleted: []string{"s1", "f1"},
+		deleted: []string{"r1", "r2", "s1", "f1"},
 	}, {
 		name:    "limits",
 		history: orcav1.TaskHistory{SuccessfulRunsHistoryLimit: new(int32(2)), FailedRunsHistoryLimit: new(int32(0))},
-		deleted: []string{"s1", "s2", "f1", "f2"},
+		deleted: []string{"r1", "r2", "s1", "s2", "f1", "f2"},
+	}, {
+		name:    "a run's failed attempt stays with its run, which succeeded",
+		history: orcav1.TaskHistory{SuccessfulRunsHistoryLimit: new(int32(10)), FailedRunsHistoryLimit: new(int32(0))},
+		deleted: []string{"f1", "f2"},
 	}, {
 		name:    "ttl",
 		history: orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(90))},
-		deleted: []string{"s1", "s2", "s3", "f1"}, // s3 ended 2 minutes ago
-		requeue: 30 * time.Second,                 // f2 ended a minute ago
+		deleted: []string{"r1", "r2", "s1", "s2", "s3", "f1"}, // s3 ended 2 minutes ago
+		requeue: 30 * time.Second,                             // f2 ended a minute ago
 	}, {
 		name:    "ttl 0",
 		history: orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(0))},
-		deleted: []string{"s1", "s2", "s3", "s4", "f1", "f2"},
+		deleted: []string{"r1", "r2", "s1", "s2", "s3", "s4", "f1", "f2"},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			task := testTask(orcav1.TaskStatus{})
 			task.Spec.TaskHistory = tt.history
+			// r1 and r2 are the attempts of one run (spec.retry): kept, or deleted,
+			// together, as the run's last attempt says.
+			r1, r2 := failedPod("r1", ago(100*time.Minute)), cleanupPod("r2", ago(99*time.Minute), false)
+			for i, p := range []*corev1.Pod{r1, r2} {
+				p.Annotations[orcav1.AnnotationEventSource], p.Annotations[orcav1.AnnotationEventID] = "src", "id"
+				p.Annotations[orcav1.AnnotationAttempt] = strconv.Itoa(i + 1)
+			}
 			objs := []client.Object{task,
 				cleanupPod("s1", ago(4*time.Minute), false), cleanupPod("s2", ago(3*time.Minute), false),
 				cleanupPod("s3", ago(2*time.Minute), false), cleanupPod("s4", ago(30*time.Second), false),
-				failedPod("f1", ago(5*time.Minute)), failedPod("f2", ago(time.Minute)),
+				failedPod("f1", ago(5*time.Minute)), failedPod("f2", ago(time.Minute)), r1, r2,
 				// Not reported yet (the finalizer), or still running: never deleted.
 				cleanupPod("ended-unreported", ago(time.Hour), true), cleanupPod("running", time.Time{}, true),
 			}
