@@ -178,7 +178,8 @@ type Consumer struct {
 // Consume creates (or updates) the durable consumer and starts handling its
 // messages until ctx ends or Stop is called. A consumer that did not exist starts
 // where the last one of its name stood (see ConsumerPosition), else with the
-// first message of the stream.
+// first message of the stream. It waits while JetStream does not answer; a
+// missing stream is an error (ErrNoStream).
 func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consumer, error) {
 	o.defaults()
 	if o.Name == "" || len(o.Subjects) == 0 {
@@ -191,12 +192,17 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consu
 	}
 	c.ready.init()
 	c.retryFor.Store(int64(o.RetryFor))
-	si, err := b.streamInfo(ctx)
+	// A service starting while a NATS node restarts waits for JetStream here,
+	// not ready, rather than exit and start again.
+	err := b.untilAnswered(ctx, "consumer "+o.Name, 0, func(ctx context.Context) error {
+		si, err := b.streamInfo(ctx)
+		if err != nil {
+			return err
+		}
+		c.limitRetries(si)
+		return c.ensure(ctx, si)
+	})
 	if err != nil {
-		return nil, err
-	}
-	c.limitRetries(si)
-	if err := c.ensure(ctx, si); err != nil {
 		return nil, err
 	}
 	// The share of the consumer's MaxWaiting (its own, when it existed) that

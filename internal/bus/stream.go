@@ -79,27 +79,24 @@ func (b *Bus) EnsureStream(ctx context.Context, o StreamOptions) error {
 	if o.MemoryStorage {
 		cfg.Storage = jetstream.MemoryStorage
 	}
-	for attempt := 0; ; attempt++ {
+	// JetStream may still be starting, or electing the stream's leader: wait
+	// for it, but not for ever at a service's start.
+	err := b.untilAnswered(ctx, "stream "+b.stream, 50, func(ctx context.Context) error {
 		_, err := b.js.CreateStream(ctx, cfg)
-		if err == nil {
-			b.log.Info("stream created", "stream", b.stream, "replicas", cfg.Replicas, "duplicateWindow", cfg.Duplicates,
-				"maxAge", cfg.MaxAge, "maxBytes", cfg.MaxBytes, "maxMsgs", cfg.MaxMsgs)
-			return nil
-		}
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return b.checkStream(ctx)
 		}
-		if ctx.Err() != nil || attempt >= 50 || !transient(err) {
+		if err != nil {
 			return fmt.Errorf("create stream %s: %w", b.stream, err)
 		}
-		// JetStream may still be starting (or electing a leader): try again.
-		b.log.Info("stream not created yet", "stream", b.stream, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("create stream %s: %w", b.stream, ctx.Err())
-		case <-time.After(backoff(attempt, 50*time.Millisecond, 2*time.Second)):
-		}
+		b.log.Info("stream created", "stream", b.stream, "replicas", cfg.Replicas, "duplicateWindow", cfg.Duplicates,
+			"maxAge", cfg.MaxAge, "maxBytes", cfg.MaxBytes, "maxMsgs", cfg.MaxMsgs)
+		return nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("create stream %s: %w", b.stream, ctx.Err())
 	}
+	return err
 }
 
 func (b *Bus) checkStream(ctx context.Context) error {
@@ -116,16 +113,6 @@ func (b *Bus) checkStream(ctx context.Context) error {
 			"stream", b.stream, "maxBytes", cfg.MaxBytes, "maxMsgs", cfg.MaxMsgs, "fix", "nats stream edit "+b.stream+" --discard new")
 	}
 	return nil
-}
-
-// transient reports whether a JetStream API call may succeed when tried again:
-// it timed out, found no responder, or JetStream was not available yet.
-func transient(err error) bool {
-	var api *jetstream.APIError
-	if !errors.As(err, &api) {
-		return true
-	}
-	return api.Code == 503 || api.Code == 504 || api.Code == 408
 }
 
 // streamInfo asks the server for the stream's configuration and state.
