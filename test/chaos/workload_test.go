@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sirocco-cloud/orca/internal/actions"
@@ -38,6 +39,12 @@ var workflow = map[string]string{
 
 // consumers are the durable consumers of Orca's services.
 var consumers = []string{dispatcher.ConsumerName, actions.ConsumerName}
+
+// keepAll keeps every Pod of the suite's Tasks: the checks count them at the end.
+var keepAll = orcav1.TaskHistory{
+	SuccessfulRunsHistoryLimit: ptr.To[int32](1_000_000),
+	FailedRunsHistoryLimit:     ptr.To[int32](1_000_000),
+}
 
 // input returns the ORCA_DATA that task gets in a run fired with data.
 func input(task, data string) string {
@@ -77,7 +84,7 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 	for task, prev := range workflow {
 		t := &orcav1.Task{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: task},
-			Spec: orcav1.TaskSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Spec: orcav1.TaskSpec{TaskHistory: keepAll, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever,
 				Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
 			}}},
