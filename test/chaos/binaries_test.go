@@ -101,9 +101,18 @@ func serviceProcs(bin, dir, kubeconfig string, natsURLs []string, replicas int, 
 			if replicas > 1 {
 				name += "-" + strconv.Itoa(i)
 			}
+			// Leaders are found by their metrics: the Lease names its holder by
+			// host name, the same for every process here.
+			elected := replicas > 1 && (svc == "scheduler" || svc == "watcher")
+			metrics := "0"
+			if elected {
+				if metrics, err = freeAddr(); err != nil {
+					return nil, err
+				}
+			}
 			args := []string{
 				"--kubeconfig", kubeconfig, "--nats-url", strings.Join(natsURLs, ","),
-				"--health-probe-bind-address", probe, "--metrics-bind-address", "0",
+				"--health-probe-bind-address", probe, "--metrics-bind-address", metrics,
 			}
 			if len(natsURLs) > 1 {
 				args = append(args, "--stream-replicas", strconv.Itoa(min(len(natsURLs), 3)))
@@ -113,11 +122,13 @@ func serviceProcs(bin, dir, kubeconfig string, natsURLs []string, replicas int, 
 				// not reach unless allowed.
 				args = append(args, "--webhook-allowed-cidrs=127.0.0.0/8")
 			}
-			if replicas > 1 && (svc == "scheduler" || svc == "watcher") {
+			if elected {
 				args = append(args, "--leader-elect", "--leader-election-namespace", leaseNamespace)
+			} else {
+				metrics = ""
 			}
 			procs = append(procs, &proc{
-				name: name, path: filepath.Join(bin, svc), args: args,
+				name: name, path: filepath.Join(bin, svc), args: args, metrics: metrics,
 				log: filepath.Join(dir, name+".log"), say: say,
 				ready: func(ctx context.Context) bool { return httpOK(ctx, "http://"+probe+"/readyz") },
 			})

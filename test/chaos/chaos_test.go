@@ -15,7 +15,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
@@ -65,6 +67,7 @@ func TestChaos(t *testing.T) {
 		duration: *flagDuration, killEvery: *flagKillEvery, natsRestarts: *flagNATSRestarts,
 		refusal: *flagRefusal, consumerGrace: *flagGrace,
 		services: procNames(h.services), natsNodes: procNames(h.nats),
+		replicas: *flagReplicas, leaderKillEvery: *flagLeaderKillEvery,
 	})
 	for _, f := range plan {
 		if f.kind != faultKill {
@@ -72,10 +75,14 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	c := &chaos{
-		procs: h.byName(), cp: h.cp, refusals: h.refusals, publisher: h.publisher,
-		natsURLs: strings.Join(h.natsURLs, ","), grace: *flagGrace, say: log.say,
+		procs: h.byName(), cp: h.cp, refusals: h.refusals, publisher: h.publisher, js: h.js,
+		natsURLs: strings.Join(h.natsURLs, ","), natsNodes: len(h.nats), grace: *flagGrace, say: log.say,
+		serviceLocks: map[string]chan struct{}{}, takeovers: map[string][]time.Duration{},
 	}
 
+	if err := applyTicks(ctx, h.cp.client, namespace); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	wg.Go(func() { c.run(ctx, start, plan) })
@@ -85,6 +92,9 @@ func TestChaos(t *testing.T) {
 	log.say("faults over")
 	if fireErr != nil {
 		t.Fatal(fireErr)
+	}
+	if err := suspendTicks(ctx, h.cp.client, namespace); err != nil {
+		t.Fatal(err)
 	}
 	for _, err := range c.errs {
 		t.Errorf("%v", err)
@@ -99,12 +109,30 @@ func TestChaos(t *testing.T) {
 	}
 
 	o := &outcome{}
-	pods, err := listPods(ctx, h.cp.client, namespace)
+	all, err := listPods(ctx, h.cp.client, namespace)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var pods []corev1.Pod
+	var tickPods []*corev1.Pod
+	for i := range all {
+		if isTick(&all[i]) {
+			tickPods = append(tickPods, &all[i])
+		} else {
+			pods = append(pods, all[i])
+		}
+	}
 	o.checkPods(pods, runs, h.kubelet)
 	o.checkAttempts(pods, runs)
+	ticks, err := readTicks(ctx, h.js, namespace)
+	if err != nil {
+		t.Error(err)
+	}
+	var ign orcav1.Ignitor
+	if err := h.cp.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: tickIgnitor}, &ign); err != nil {
+		t.Fatal(err)
+	}
+	o.checkTicks(ticks, &ign, tickPods)
 	o.checkWebhooks(h.receiver.byRun(), runs)
 	dead, err := readDeadLetters(ctx, h.js)
 	if err != nil {
@@ -282,12 +310,25 @@ func (h *harness) figures(seed uint64, o *outcome, c *chaos, wall time.Duration)
 	for _, s := range serviceNames {
 		perService = append(perService, fmt.Sprintf("%s=%d", s, kills[s]))
 	}
-	return fmt.Sprintf("chaos figures: seed=%d fired=%d complete=%d lost=%d duplicatePods=%d duplicateWebhooks=%d "+
+	line := fmt.Sprintf("chaos figures: seed=%d fired=%d complete=%d lost=%d duplicatePods=%d duplicateWebhooks=%d "+
+		"ticks=%d tickLateMax=%s "+
 		"serviceKills=%d(%s) serviceCrashes=%d serviceRestartsForConsumer=%d natsRestarts=%d apiserverRestarts=%d consumersDeleted=%d "+
-		"podCreatesRefused=%d deadLetters=%d(injected %d) taskEventsStoredTwice=%d p50=%s p99=%s wall=%s",
+		"podCreatesRefused=%d deadLetters=%d(injected %d) taskEventsStoredTwice=%d p50=%s p99=%s",
 		seed, o.fired, o.complete, o.lost, o.duplicatePods, o.duplicateWebhooks,
+		o.ticks, o.tickLate.Round(10*time.Millisecond),
 		totalKills, strings.Join(perService, ","), crashes, restarts, c.natsRuns, c.apiRuns, len(c.deletions),
 		h.refusals.refused.Load(), o.deadLetters, o.expectedDead, o.duplicateTaskEvents,
-		percentile(o.latencies, 50).Round(time.Millisecond), percentile(o.latencies, 99).Round(time.Millisecond),
-		wall.Round(time.Second))
+		percentile(o.latencies, 50).Round(time.Millisecond), percentile(o.latencies, 99).Round(time.Millisecond))
+	if len(h.services) > len(serviceNames) || len(h.nats) > 1 {
+		var takeovers []string
+		for _, svc := range []string{"scheduler", "watcher"} {
+			ds := c.takeovers[svc]
+			takeovers = append(takeovers, fmt.Sprintf("%s:%d/%s/%s", svc, len(ds),
+				percentile(ds, 50).Round(100*time.Millisecond), percentile(ds, 100).Round(100*time.Millisecond)))
+		}
+		line += fmt.Sprintf(" replicas=%d natsNodes=%d takeovers(n/p50/max)=%s natsCaughtUp(p50/max)=%s/%s",
+			len(h.services)/len(serviceNames), len(h.nats), strings.Join(takeovers, ","),
+			percentile(c.natsCatchUps, 50).Round(100*time.Millisecond), percentile(c.natsCatchUps, 100).Round(100*time.Millisecond))
+	}
+	return line + " wall=" + wall.Round(time.Second).String()
 }

@@ -32,6 +32,8 @@ type outcome struct {
 	deadLetters, expectedDead int
 	taskEvents                int                 // succeeded task events stored
 	duplicateTaskEvents       int                 // of them, stored again under an id already stored
+	ticks                     int                 // scheduled times of the ticking Ignitor fired
+	tickLate                  time.Duration       // the longest from a scheduled time to its ignition stored
 	failures                  map[string][]string // assertion -> examples (all counted, some kept)
 	failureCounts             map[string]int
 }
@@ -56,7 +58,7 @@ const (
 	assertConsumer   = "a deleted consumer is made again by its running service"
 )
 
-var assertions = []string{assertOnce, assertAttempts, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
+var assertions = []string{assertOnce, assertAttempts, assertTicks, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
 
 // checkPods checks every run's Pods: one per Task, with the right data, ended
 // and without Orca's finalizer; it fills the run figures and latencies.

@@ -20,6 +20,7 @@ import (
 // Kinds of faults.
 const (
 	faultKill      = "kill"      // SIGKILL a service process, start it again after down
+	faultLeader    = "leader"    // SIGKILL the process that leads a service's election, start it again after down
 	faultNATS      = "nats"      // SIGKILL a nats-server, start it again on its store after down
 	faultAPIServer = "apiserver" // stop kube-apiserver, start it again on the same etcd after down
 	faultConsumer  = "consumer"  // delete a durable consumer
@@ -56,6 +57,11 @@ type planOptions struct {
 	consumerGrace time.Duration // no kill of a service for this long after its consumer was deleted
 	services      []string      // process names of the services
 	natsNodes     []string      // process names of the nats-servers
+	// leaderKillEvery is the mean time between two kills of the leader of the
+	// scheduler, and of the watcher, with several replicas (HA mode): the
+	// other kills then hit the dispatchers and the actions services.
+	leaderKillEvery time.Duration
+	replicas        int
 }
 
 // newPlan draws the faults from rng: the same seed and options give the same plan.
@@ -93,19 +99,47 @@ func newPlan(rng *rand.Rand, o planOptions) []fault {
 		fault{at: at(0.5), kind: faultInject},
 		fault{at: at(0.55), kind: faultAPIServer, down: between(5*time.Second, 10*time.Second)},
 	)
+	// In a cluster, the servers that lead the stream and the consumers are
+	// killed in turn, and now and then another one.
+	natsTargets := []string{leaderTarget + bus.DefaultStream}
+	for _, name := range consumers {
+		natsTargets = append(natsTargets, leaderTarget+name)
+	}
+	natsTargets = append(natsTargets, "")
 	for i := range o.natsRestarts {
 		frac := 0.3 + 0.5*float64(i)/float64(max(o.natsRestarts-1, 1))
-		plan = append(plan, fault{at: at(frac), kind: faultNATS, target: o.natsNodes[rng.IntN(len(o.natsNodes))],
-			down: between(2*time.Second, 6*time.Second)})
+		target := o.natsNodes[rng.IntN(len(o.natsNodes))]
+		if len(o.natsNodes) > 1 && natsTargets[i%len(natsTargets)] != "" {
+			target = natsTargets[i%len(natsTargets)]
+		}
+		plan = append(plan, fault{at: at(frac), kind: faultNATS, target: target, down: between(2*time.Second, 6*time.Second)})
+	}
+	killable := o.services
+	if o.replicas > 1 {
+		killable = nil
+		for _, name := range o.services {
+			if svc := serviceOfName(name); svc != "scheduler" && svc != "watcher" {
+				killable = append(killable, name)
+			}
+		}
+		for _, svc := range []string{"scheduler", "watcher"} {
+			e := o.leaderKillEvery
+			for t := between(e/2, e); t < d; t += between(e*3/4, e*5/4) {
+				plan = append(plan, fault{at: t, kind: faultLeader, target: svc, down: between(0, time.Second)})
+			}
+		}
+	}
+	isSpared := func(name string, t time.Duration) bool {
+		w, ok := spared[serviceOfName(name)]
+		return ok && t >= w[0] && t < w[1]
 	}
 	for t := between(o.killEvery/2, o.killEvery*3/2); t < d; t += between(o.killEvery/2, o.killEvery*3/2) {
-		target := o.services[rng.IntN(len(o.services))]
-		for {
-			w, ok := spared[serviceOfName(target)]
-			if !ok || t < w[0] || t >= w[1] {
-				break
-			}
-			target = o.services[rng.IntN(len(o.services))]
+		if !slices.ContainsFunc(killable, func(name string) bool { return !isSpared(name, t) }) {
+			continue // every service that may be killed is spared now
+		}
+		target := killable[rng.IntN(len(killable))]
+		for isSpared(target, t) {
+			target = killable[rng.IntN(len(killable))]
 		}
 		plan = append(plan, fault{at: t, kind: faultKill, target: target, down: between(0, time.Second)})
 	}
@@ -134,17 +168,23 @@ type chaos struct {
 	cp        *controlPlane
 	refusals  *refusals
 	publisher *publisher
+	js        jetstream.JetStream
 	natsURLs  string
+	natsNodes int
 	grace     time.Duration
 	say       func(string, ...any)
 
-	mu          sync.Mutex
-	natsRuns    int
-	apiRuns     int
-	deletions   []consumerDeletion
-	injected    []injected
-	refusalDone bool
-	errs        []error
+	natsMu       sync.Mutex // one nats-server down at a time
+	mu           sync.Mutex
+	serviceLocks map[string]chan struct{}
+	takeovers    map[string][]time.Duration // by service: kill of its leader -> another holds the Lease
+	natsCatchUps []time.Duration            // kill of a nats-server -> every replica current
+	natsRuns     int
+	apiRuns      int
+	deletions    []consumerDeletion
+	injected     []injected
+	refusalDone  bool
+	errs         []error
 }
 
 // run carries out the plan from start until its last fault, each fault in a
@@ -174,16 +214,15 @@ func (c *chaos) run(ctx context.Context, start time.Time, plan []fault) {
 func (c *chaos) do(ctx context.Context, f fault) error {
 	switch f.kind {
 	case faultKill:
-		return c.procs[f.target].killAndRestart(f.down)
-	case faultNATS:
 		p := c.procs[f.target]
-		if err := p.killAndRestart(f.down); err != nil {
-			return err
+		if len(c.siblings(p)) > 0 {
+			return c.killReplica(ctx, p, f.down)
 		}
-		c.mu.Lock()
-		c.natsRuns++
-		c.mu.Unlock()
-		return p.waitReady(ctx, 30*time.Second)
+		return p.killAndRestart(f.down)
+	case faultLeader:
+		return c.killLeader(ctx, f.target, f.down)
+	case faultNATS:
+		return c.restartNATS(ctx, f)
 	case faultAPIServer:
 		if err := c.cp.restartAPIServer(f.down); err != nil {
 			return err

@@ -23,6 +23,8 @@ type proc struct {
 	log  string
 	// ready, when set, says whether the process serves (polled after a start).
 	ready func(ctx context.Context) bool
+	// metrics is the address of its /metrics, when it serves them.
+	metrics string
 	// say logs the suite's messages about the process.
 	say func(format string, args ...any)
 

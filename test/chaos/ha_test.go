@@ -1,0 +1,339 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sirocco-cloud/orca/internal/bus"
+)
+
+// The HA mode's faults (-replicas=2 -nats-nodes=3): the leader of the scheduler
+// or the watcher is SIGKILLed and its successor timed through the Lease, one of
+// the two replicas of the dispatcher or the actions service is SIGKILLed while
+// the other serves, and the nats-servers are killed one at a time, the next only
+// once the last one is back and every replica of the streams and consumers has
+// caught up.
+
+// siblings returns the other processes of p's service.
+func (c *chaos) siblings(p *proc) []*proc {
+	var out []*proc
+	for _, q := range c.procs {
+		if q != p && serviceOf(q) == serviceOf(p) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// serviceLock serialises the faults of one service: in HA mode no two of its
+// replicas are down because of the suite at once.
+func (c *chaos) serviceLock(svc string) func() {
+	c.mu.Lock()
+	ch, ok := c.serviceLocks[svc]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		c.serviceLocks[svc] = ch
+	}
+	c.mu.Unlock()
+	ch <- struct{}{}
+	return func() { <-ch }
+}
+
+// siblingsReady waits until the other replicas of p's service serve.
+func (c *chaos) siblingsReady(ctx context.Context, p *proc) error {
+	for _, q := range c.siblings(p) {
+		if err := q.waitReady(ctx, time.Minute); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// killReplica kills one replica of a service whose other replicas serve, starts
+// it again after down and waits until it serves.
+func (c *chaos) killReplica(ctx context.Context, p *proc, down time.Duration) error {
+	defer c.serviceLock(serviceOf(p))()
+	if err := c.siblingsReady(ctx, p); err != nil {
+		return err
+	}
+	if err := p.killAndRestart(down); err != nil {
+		return err
+	}
+	return p.waitReady(ctx, time.Minute)
+}
+
+// killLeader kills the process that leads svc's election, once the others
+// serve, starts it again after down, and records how long after the kill the
+// Lease had another holder.
+func (c *chaos) killLeader(ctx context.Context, svc string, down time.Duration) error {
+	defer c.serviceLock(svc)()
+	lease := "orca-" + svc
+	var leader *proc
+	var holder string
+	err := every(ctx, 2*time.Minute, 200*time.Millisecond, func(ctx context.Context) error {
+		var err error
+		if leader, err = c.leaderOf(ctx, svc); err != nil {
+			return err
+		}
+		if err := c.siblingsReady(ctx, leader); err != nil {
+			return err
+		}
+		holder, err = c.leaseHolder(ctx, lease)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("find the leader of %s: %w", svc, err)
+	}
+	killed := time.Now()
+	if err := leader.killAndRestart(down); err != nil {
+		return err
+	}
+	err = every(ctx, 2*time.Minute, 100*time.Millisecond, func(ctx context.Context) error {
+		now, err := c.leaseHolder(ctx, lease)
+		if err == nil && (now == "" || now == holder) {
+			err = fmt.Errorf("lease %s still held by %q", lease, now)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("nobody took over from %s: %w", leader.name, err)
+	}
+	took := time.Since(killed)
+	c.say("%s took over from %s (killed) %.1fs after the kill", lease, leader.name, took.Seconds())
+	c.mu.Lock()
+	c.takeovers[svc] = append(c.takeovers[svc], took)
+	c.mu.Unlock()
+	return leader.waitReady(ctx, time.Minute)
+}
+
+// every calls f every interval until it succeeds or timeout passes, and then
+// returns its last error.
+func every(ctx context.Context, timeout, interval time.Duration, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not within %s: %w", timeout, err)
+		case <-time.After(interval):
+		}
+	}
+}
+
+// leaderOf returns the process of svc that says it leads: exactly one.
+func (c *chaos) leaderOf(ctx context.Context, svc string) (*proc, error) {
+	var leaders []string
+	var leader *proc
+	for _, p := range c.procs {
+		if serviceOf(p) != svc || p.metrics == "" || !p.running() {
+			continue
+		}
+		v, err := scrape(ctx, p.metrics, "leader_election_master_status", `name="orca-`+svc+`"`)
+		if err != nil {
+			continue // starting, or just killed
+		}
+		if v == 1 {
+			leader = p
+			leaders = append(leaders, p.name)
+		}
+	}
+	if len(leaders) != 1 {
+		return nil, fmt.Errorf("%d processes of %s lead: %v", len(leaders), svc, leaders)
+	}
+	return leader, nil
+}
+
+// leaseHolder returns the holder identity of the Lease in the suite's namespace.
+func (c *chaos) leaseHolder(ctx context.Context, name string) (string, error) {
+	var l coordinationv1.Lease
+	if err := c.cp.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &l); err != nil {
+		return "", err
+	}
+	if l.Spec.HolderIdentity == nil {
+		return "", nil
+	}
+	return *l.Spec.HolderIdentity, nil
+}
+
+// scrape returns the sum of the samples of a metric whose labels contain label.
+func scrape(ctx context.Context, addr, name, label string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("metrics of %s: %s", addr, resp.Status)
+	}
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") || !strings.Contains(line, label) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, sc.Err()
+}
+
+// leaderTarget is the prefix of a NATS fault's target that names a stream or
+// consumer whose leader is killed: "leader:ORCA", "leader:orca-dispatcher".
+const leaderTarget = "leader:"
+
+// restartNATS kills a nats-server, starts it again on its store after down, and
+// in a cluster waits until every replica has caught up. One at a time: in a
+// cluster of three, two down would stop JetStream.
+func (c *chaos) restartNATS(ctx context.Context, f fault) error {
+	c.natsMu.Lock()
+	defer c.natsMu.Unlock()
+	name := f.target
+	if what, ok := strings.CutPrefix(name, leaderTarget); ok {
+		err := every(ctx, time.Minute, 200*time.Millisecond, func(ctx context.Context) error {
+			var err error
+			name, err = c.natsLeader(ctx, what)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("find the leader of %s: %w", what, err)
+		}
+		c.say("the leader of %s is %s", what, name)
+	}
+	p := c.procs[name]
+	if p == nil {
+		return fmt.Errorf("no nats-server %q", name)
+	}
+	killed := time.Now()
+	if err := p.killAndRestart(f.down); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.natsRuns++
+	c.mu.Unlock()
+	if err := p.waitReady(ctx, 30*time.Second); err != nil {
+		return err
+	}
+	if c.natsNodes < 2 {
+		return nil
+	}
+	err := every(ctx, 3*time.Minute, 200*time.Millisecond, func(ctx context.Context) error {
+		return caughtUp(ctx, c.js)
+	})
+	if err != nil {
+		return fmt.Errorf("%s back, but not caught up: %w", name, err)
+	}
+	took := time.Since(killed)
+	c.say("%s back and every replica current %.1fs after the kill", name, took.Seconds())
+	c.mu.Lock()
+	c.natsCatchUps = append(c.natsCatchUps, took)
+	c.mu.Unlock()
+	return nil
+}
+
+// natsLeader returns the server that leads the stream ORCA, or one of its
+// consumers.
+func (c *chaos) natsLeader(ctx context.Context, what string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var ci *jetstream.ClusterInfo
+	if what == bus.DefaultStream {
+		s, err := c.js.Stream(ctx, what)
+		if err != nil {
+			return "", err
+		}
+		ci = s.CachedInfo().Cluster
+	} else {
+		cons, err := c.js.Consumer(ctx, bus.DefaultStream, what)
+		if err != nil {
+			return "", err
+		}
+		ci = cons.CachedInfo().Cluster
+	}
+	if ci == nil || ci.Leader == "" {
+		return "", fmt.Errorf("%s has no leader", what)
+	}
+	return ci.Leader, nil
+}
+
+// caughtUp says what is not caught up: a stream, or a durable consumer of
+// Orca's stream, without a leader or with a replica offline or behind.
+func caughtUp(ctx context.Context, js jetstream.JetStream) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var behind []string
+	check := func(what string, replicas int, ci *jetstream.ClusterInfo) {
+		if replicas <= 1 {
+			return
+		}
+		if ci == nil || ci.Leader == "" {
+			behind = append(behind, what+" has no leader")
+			return
+		}
+		current := 0
+		for _, r := range ci.Replicas {
+			if r.Current && !r.Offline {
+				current++
+			}
+		}
+		if current != replicas-1 {
+			behind = append(behind, fmt.Sprintf("%s: %d of %d followers current", what, current, replicas-1))
+		}
+	}
+	streams := js.ListStreams(ctx)
+	for si := range streams.Info() {
+		check("stream "+si.Config.Name, si.Config.Replicas, si.Cluster)
+		if si.Config.Name != bus.DefaultStream {
+			continue
+		}
+		s, err := js.Stream(ctx, si.Config.Name)
+		if err != nil {
+			return err
+		}
+		list := s.ListConsumers(ctx)
+		for ci := range list.Info() {
+			if ci.Config.Durable == "" {
+				continue // a reader of the suite's
+			}
+			replicas := ci.Config.Replicas
+			if replicas == 0 {
+				replicas = si.Config.Replicas
+			}
+			check("consumer "+ci.Name, replicas, ci.Cluster)
+		}
+		if err := list.Err(); err != nil {
+			return err
+		}
+	}
+	if err := streams.Err(); err != nil {
+		return err
+	}
+	if len(behind) > 0 {
+		return errors.New(strings.Join(behind, "; "))
+	}
+	return nil
+}
