@@ -75,6 +75,15 @@ chaos: ## Run the chaos suite: the services as processes under faults, every run
 		$(GO) test -c -o "$$dir/chaos.test" ./test/chaos && \
 		ORCA_CHAOS=1 "$$dir/chaos.test" -test.run '^TestChaos$$' -test.v -test.timeout 60m $(CHAOS_FLAGS)
 
+# HA mode: two processes of each service (the scheduler's and the watcher's
+# leaders killed in turn), a three-node NATS cluster with the stream R3, its
+# servers killed one at a time. CHAOS_FLAGS come after, and win.
+CHAOS_HA_FLAGS := -replicas=2 -nats-nodes=3 -nats-restarts=4
+
+.PHONY: chaos-ha
+chaos-ha: ## Run the chaos suite in HA mode: two of each service, a three-node NATS cluster, leaders and NATS nodes killed (CHAOS_FLAGS="-n=200").
+	$(MAKE) chaos CHAOS_FLAGS="$(CHAOS_HA_FLAGS) $(CHAOS_FLAGS)"
+
 .PHONY: bench
 bench: ## Run the benchmarks: the bus against core NATS, then Orca against a local control plane (./bench, about 8 minutes; BENCH_FLAGS=-quick for 3).
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./internal/bus/
