@@ -163,12 +163,7 @@ func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	}
 	var wg sync.WaitGroup
 	for _, name := range names {
-		wg.Go(func() {
-			s.runAction(ctx, &task, string(name), d)
-			if ctx.Err() == nil {
-				s.recordRun(ctx, &task, string(name), d)
-			}
-		})
+		wg.Go(func() { s.runAction(ctx, &task, string(name), d) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -189,7 +184,10 @@ func (s *service) get(ctx context.Context, key types.NamespacedName, obj client.
 	return err
 }
 
-// runAction runs one Action and records its outcome; it never fails the event.
+// runAction runs one Action, records in the ledger that it ran, then reports
+// its outcome; it never fails the event. The ledger comes first: reporting
+// writes the Action's status, which may take long, and a replica killed before
+// the record would let the event run the Action again.
 func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string, d *bus.Delivery) {
 	start := time.Now()
 	var action orcav1.Action
@@ -197,6 +195,7 @@ func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string,
 		if ctx.Err() != nil {
 			return
 		}
+		s.recordRun(ctx, task, name, d)
 		if apierrors.IsNotFound(err) {
 			s.missing(task, name, d)
 			return
@@ -214,6 +213,7 @@ func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string,
 		s.log.Info("action interrupted", "namespace", task.Namespace, "action", name, "task", task.Name, "id", d.Event.ID())
 		return
 	}
+	s.recordRun(ctx, task, name, d)
 	if plugin == "" {
 		plugin = "unknown"
 	}

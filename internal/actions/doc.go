@@ -42,8 +42,9 @@
 // that already ran for the event's source and id: an event that comes again,
 // replayed from the dead letters or by a durable consumer created anew, sends no
 // webhook twice (counted in orca_actions_duplicates_total). The record is written
-// after the run, so a crash in between runs it again; webhooks carry the event's
-// ce-id and ce-source for receivers to deduplicate.
+// as soon as the Action ran, before its status (an API call that may take long),
+// so only a crash in the time of that one key-value write runs it again; webhooks
+// carry the event's ce-id and ce-source for receivers to deduplicate.
 //
 // The service needs no leader: its replicas share the durable consumer, and each
 // event goes to one of them.

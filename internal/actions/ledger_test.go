@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -97,4 +99,44 @@ func TestActionRunsOncePerEvent(t *testing.T) {
 	startScoped(t, f)
 	caughtUp(t, f.natsURL, bus.ScopedConsumerName(actions.ConsumerName, []string{f.ns}))
 	assert.Len(t, h.requests(), 1, "the webhook is sent once")
+}
+
+// roundTripper is an http.RoundTripper made of a func.
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// An Action's run is in the ledger as soon as it ran, before its status is
+// written to the API server, which may take long (conflicts, a slow or restarting
+// API server): a replica killed meanwhile does not run the Action again when the
+// event comes back to another.
+func TestActionRunIsRecordedBeforeItsStatusIsWritten(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var held atomic.Int32
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/actions/") && strings.HasSuffix(r.URL.Path, "/status") {
+				held.Add(1)
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				}
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	f := startServiceAs(t, cfg, env.Namespace(t), false)
+	t.Cleanup(func() { close(release) }) // before the service stops
+	h := newHook(t, http.StatusOK)
+	f.createAction(t, "notify", orcav1.ActionSpec{Webhook: &orcav1.WebhookAction{URL: h.URL}})
+	f.createTask(t, "build", []orcav1.ObjectName{"notify"}, nil)
+
+	f.publish(t, "build", "pod-uid-early", true)
+	eventually(t, "the Action ran and its status write is held", func() bool { return len(h.requests()) == 1 && held.Load() > 0 })
+	done, err := f.bus.Ledger(actions.LedgerName).Done(t.Context(), f.ns, "notify", "orca/watcher", "pod-uid-early")
+	require.NoError(t, err)
+	assert.True(t, done, "the run is in the ledger while its status is being written")
 }
