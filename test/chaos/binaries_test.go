@@ -104,15 +104,16 @@ func serviceProcs(bin, dir, kubeconfig string, natsURLs []string, replicas int, 
 			// Leaders are found by their metrics: the Lease names its holder by
 			// host name, the same for every process here.
 			elected := replicas > 1 && (svc == "scheduler" || svc == "watcher")
-			metrics := "0"
+			metrics, metricsFlag := "", "0"
 			if elected {
 				if metrics, err = freeAddr(); err != nil {
 					return nil, err
 				}
+				metricsFlag = metrics
 			}
 			args := []string{
 				"--kubeconfig", kubeconfig, "--nats-url", strings.Join(natsURLs, ","),
-				"--health-probe-bind-address", probe, "--metrics-bind-address", metrics,
+				"--health-probe-bind-address", probe, "--metrics-bind-address", metricsFlag,
 			}
 			if len(natsURLs) > 1 {
 				args = append(args, "--stream-replicas", strconv.Itoa(min(len(natsURLs), 3)))
@@ -124,8 +125,6 @@ func serviceProcs(bin, dir, kubeconfig string, natsURLs []string, replicas int, 
 			}
 			if elected {
 				args = append(args, "--leader-elect", "--leader-election-namespace", leaseNamespace)
-			} else {
-				metrics = ""
 			}
 			procs = append(procs, &proc{
 				name: name, path: filepath.Join(bin, svc), args: args, metrics: metrics,

@@ -164,28 +164,43 @@ type deadLetter struct {
 }
 
 // readStream calls f with each message of the stream on filter, oldest first.
+// A read that fails (in a NATS cluster a fresh reader may find no responder for
+// a moment) is started again from the first message.
 func readStream(ctx context.Context, js jetstream.JetStream, filter string, f func(jetstream.Msg)) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	var msgs []jetstream.Msg
+	err := every(ctx, 2*time.Minute, time.Second, func(ctx context.Context) error {
+		var err error
+		msgs, err = readAll(ctx, js, filter)
+		return err
+	})
+	for _, m := range msgs {
+		f(m)
+	}
+	return err
+}
+
+// readAll returns the messages of the stream on filter, oldest first.
+func readAll(ctx context.Context, js jetstream.JetStream, filter string) ([]jetstream.Msg, error) {
 	cons, err := js.OrderedConsumer(ctx, bus.DefaultStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
-		return fmt.Errorf("read %s: %w", filter, err)
+		return nil, fmt.Errorf("read %s: %w", filter, err)
 	}
+	var out []jetstream.Msg
 	for {
 		batch, err := cons.Fetch(1024, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			return fmt.Errorf("fetch %s: %w", filter, err)
+			return nil, fmt.Errorf("fetch %s: %w", filter, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
 			n++
-			f(msg)
+			out = append(out, msg)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("fetch %s: %w", filter, err)
+			return nil, fmt.Errorf("fetch %s: %w", filter, err)
 		}
 		if n == 0 {
-			return nil
+			return out, nil
 		}
 	}
 }

@@ -147,3 +147,21 @@ func eventually(ctx context.Context, timeout time.Duration, f func(ctx context.C
 		return err == nil, err
 	})
 }
+
+// every calls f every interval until it succeeds or timeout passes, and then
+// returns its last error.
+func every(ctx context.Context, timeout, interval time.Duration, f func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not within %s: %w", timeout, err)
+		case <-time.After(interval):
+		}
+	}
+}

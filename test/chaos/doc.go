@@ -19,6 +19,7 @@
 // cluster (etcd and a restartable kube-apiserver), admission (the webhook that
 // refuses Pod creates), kubelet, workload (Tasks, publisher, webhook receiver),
 // retried and ticks (a retried Task, the ticking Ignitor), faults (the seeded plan
-// and its execution), ha (the HA mode's faults), quiet (when to check) and checks
+// and its execution), ha (leaders and replicas killed) and natscluster (NATS
+// servers killed, one at a time in a cluster), quiet (when to check) and checks
 // (the assertions and the figures); chaos_test.go puts them together.
 package chaos
