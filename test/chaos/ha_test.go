@@ -30,17 +30,26 @@ func (c *chaos) siblings(p *proc) []*proc {
 }
 
 // serviceLock serialises the faults of one service: in HA mode no two of its
-// replicas are down because of the suite at once.
-func (c *chaos) serviceLock(svc string) func() {
+// replicas are down because of the suite at once. Unless wait, it gives up at
+// once when another fault of the service is under way (ok false).
+func (c *chaos) serviceLock(svc string, wait bool) (unlock func(), ok bool) {
 	c.mu.Lock()
-	ch, ok := c.serviceLocks[svc]
-	if !ok {
+	ch, found := c.serviceLocks[svc]
+	if !found {
 		ch = make(chan struct{}, 1)
 		c.serviceLocks[svc] = ch
 	}
 	c.mu.Unlock()
-	ch <- struct{}{}
-	return func() { <-ch }
+	if wait {
+		ch <- struct{}{}
+	} else {
+		select {
+		case ch <- struct{}{}:
+		default:
+			return nil, false
+		}
+	}
+	return func() { <-ch }, true
 }
 
 // siblingsReady waits until the other replicas of p's service serve.
@@ -54,9 +63,15 @@ func (c *chaos) siblingsReady(ctx context.Context, p *proc) error {
 }
 
 // killReplica kills one replica of a service whose other replicas serve, starts
-// it again after down and waits until it serves.
+// it again after down and waits until it serves. While another replica of the
+// service is being killed and started again, it kills nothing.
 func (c *chaos) killReplica(ctx context.Context, p *proc, down time.Duration) error {
-	defer c.serviceLock(serviceOf(p))()
+	unlock, ok := c.serviceLock(serviceOf(p), false)
+	if !ok {
+		c.say("kill of %s skipped: a replica of %s is being started again", p.name, serviceOf(p))
+		return nil
+	}
+	defer unlock()
 	if err := c.siblingsReady(ctx, p); err != nil {
 		return err
 	}
@@ -70,7 +85,8 @@ func (c *chaos) killReplica(ctx context.Context, p *proc, down time.Duration) er
 // serve, starts it again after down, and records how long after the kill the
 // Lease had another holder.
 func (c *chaos) killLeader(ctx context.Context, svc string, down time.Duration) error {
-	defer c.serviceLock(svc)()
+	unlock, _ := c.serviceLock(svc, true)
+	defer unlock()
 	lease := "orca-" + svc
 	var leader *proc
 	var holder string
