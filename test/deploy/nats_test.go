@@ -360,6 +360,12 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		// touches no other entry there: not the actions service's position, nor
 		// its ledger.
 		positionSaved(t, srv, "orca-dispatcher", "orca-dispatcher")
+		// Its loop guard counts each run's steps and says when it halts a run.
+		_, steps, err := dispatcher.bus.Counters("steps").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), steps)
+		require.NoError(t, dispatcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "halt-1")))
+		dispatcher.clean(t)
 		dispatcher.refused(t, "writing the actions service's ledger", func(ctx context.Context) error {
 			return dispatcher.bus.Ledger(orcaactions.LedgerName).Record(ctx, "notify", "te-ok")
 		})
@@ -381,12 +387,6 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "408", msg.Header.Get("Status"), "a direct get of another sequence")
 		assert.Empty(t, msg.Data)
-		// Its loop guard counts each run's steps and says when it halts a run.
-		_, steps, err := dispatcher.bus.Counters("steps").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
-		require.NoError(t, err)
-		assert.Equal(t, int64(1), steps)
-		require.NoError(t, dispatcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "halt-1")))
-		dispatcher.clean(t)
 		dispatcher.refused(t, "publishing a retrying event", func(ctx context.Context) error {
 			return dispatcher.bus.PublishRetry(ctx, retryEvent(ns, "task1", "disp-forged-retry"))
 		})
