@@ -43,6 +43,7 @@ func applyRetried(ctx context.Context, c client.Client, namespace string) error 
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: afterRetry},
 		Spec:       orcav1.TaskSpec{StartOnFailure: []orcav1.ObjectName{retriedTask}, Template: template},
 	}} {
+		keepAllPods(&t.Spec)
 		if err := c.Create(ctx, t); err != nil {
 			return fmt.Errorf("create task %s: %w", t.Name, err)
 		}

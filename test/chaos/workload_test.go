@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sirocco-cloud/orca/internal/actions"
@@ -90,6 +91,7 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 		if task == lastTask {
 			t.Spec.SuccessActions = []orcav1.ObjectName{hookAction}
 		}
+		keepAllPods(&t.Spec)
 		objs = append(objs, t)
 	}
 	for _, o := range objs {
@@ -251,3 +253,10 @@ func (r *receiver) byRun() map[string][]receipt {
 func (r *receiver) url() string { return r.srv.URL + "/hook" }
 
 func (r *receiver) close() { r.srv.Close() }
+
+// keepAllPods keeps every Pod of the Task's runs (no history limit): the checks
+// look at each run's Pods afterwards.
+func keepAllPods(spec *orcav1.TaskSpec) {
+	spec.SuccessfulRunsHistoryLimit = ptr.To[int32](1_000_000)
+	spec.FailedRunsHistoryLimit = ptr.To[int32](1_000_000)
+}
