@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,6 +19,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
@@ -87,7 +90,8 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	var (
 		ns, field, name string
-		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run()}
+		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(),
+			Trace: podTrace{RunParent: del.TraceParent, RunState: del.TraceState}}
 	)
 	switch {
 	case del.Ignition != nil:
@@ -109,21 +113,36 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	}
 
 	var tasks orcav1.TaskList
-	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name}); err != nil {
-		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
-	}
-	if len(tasks.Items) == 0 && del.Ignition != nil {
-		// An Ignitor applied together with its Tasks fires at once, maybe before
-		// the Tasks reached the cache: ask the API server before giving up.
-		if err := d.listUncached(ctx, ns, name, &tasks); err != nil {
-			return err
-		}
+	if err := d.lookup(ctx, ns, field, name, del.Ignition != nil, &tasks); err != nil {
+		return err
 	}
 	if len(tasks.Items) == 0 {
 		d.log.Debug("event starts no task", "namespace", ns, "name", name, "index", field)
 		return nil
 	}
 	return d.startAll(ctx, tasks.Items, s)
+}
+
+// lookup lists the Tasks of ns whose index field holds name; for an ignition,
+// when the cache has none, from the API server.
+func (d *Dispatcher) lookup(ctx context.Context, ns, field, name string, ignition bool, out *orcav1.TaskList) (err error) {
+	ctx, span := startSpan(ctx, "lookup tasks", trace.SpanKindInternal)
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("orca.index", field), attribute.String("orca.name", name),
+				attribute.Int("orca.tasks", len(out.Items)))
+		}
+		telemetry.End(span, err)
+	}()
+	if err := d.client.List(ctx, out, client.InNamespace(ns), client.MatchingFields{field: name}); err != nil {
+		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
+	}
+	if len(out.Items) == 0 && ignition {
+		// An Ignitor applied together with its Tasks fires at once, maybe before
+		// the Tasks reached the cache: ask the API server before giving up.
+		return d.listUncached(ctx, ns, name, out)
+	}
+	return nil
 }
 
 // listUncached lists from the API server the Tasks of ns that start on the
@@ -169,9 +188,15 @@ func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start)
 	return errors.Join(errs...)
 }
 
-func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) error {
+func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) (err error) {
+	ctx, span := startSpan(ctx, "create pod", trace.SpanKindClient)
+	defer func() { telemetry.End(span, err) }()
+	s.Trace = s.Trace.forCreate(ctx)
 	pod := buildPod(task, s)
-	err := d.client.Create(ctx, pod)
+	if span.IsRecording() {
+		span.SetAttributes(podAttributes(pod, task)...)
+	}
+	err = d.client.Create(ctx, pod)
 	switch {
 	case err == nil:
 		metrics.podsCreated.Inc()
@@ -182,6 +207,7 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 		}
 		return d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
+		span.SetAttributes(attribute.Bool("orca.duplicate", true))
 		d.dropDuplicate(task, pod.Name, s)
 		return nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):

@@ -20,6 +20,7 @@ import (
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // historySize is how many ended runs a Task's status keeps.
@@ -38,7 +39,7 @@ type podReconciler struct {
 	now      func() time.Time
 }
 
-func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	var pod corev1.Pod
 	if err := r.client.Get(ctx, req.NamespacedName, &pod); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -51,6 +52,8 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	task := taskOf(&pod)
+	ctx, span := startPodEnded(ctx, &pod, task, c)
+	defer func() { telemetry.End(span, err) }()
 	ev := bus.TaskEvent{ID: string(pod.UID), Source: "orca/watcher", Succeeded: c.Succeeded, Result: bus.TaskResult{
 		Task: task, Namespace: pod.Namespace, TaskUID: taskUIDOf(&pod), Pod: pod.Name,
 		Run:       pod.Annotations[orcav1.AnnotationRun],
@@ -62,6 +65,7 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		started := pod.Status.StartTime.UTC()
 		ev.Result.StartedAt = &started
 	}
+	ev.TraceParent, ev.TraceState = pod.Annotations[orcav1.AnnotationRunTraceParent], pod.Annotations[orcav1.AnnotationRunTraceState]
 	if err := r.bus.PublishTaskEvent(ctx, ev); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -21,6 +21,15 @@ const (
 	// AnnotationTaskUID is the uid of the Task object that started the Pod: its
 	// completion belongs to that Task, not to a later one of the same name.
 	AnnotationTaskUID = "orca.sirocco.cloud/task-uid"
+	// AnnotationTraceParent and AnnotationTraceState are the W3C trace context of
+	// the span that created the Pod: the span of its end is its child.
+	AnnotationTraceParent = "orca.sirocco.cloud/traceparent"
+	AnnotationTraceState  = "orca.sirocco.cloud/tracestate"
+	// AnnotationRunTraceParent and AnnotationRunTraceState are the W3C trace
+	// context of the run (the ignition's), which the Pod's completion event
+	// carries on.
+	AnnotationRunTraceParent = "orca.sirocco.cloud/run-traceparent"
+	AnnotationRunTraceState  = "orca.sirocco.cloud/run-tracestate"
 
 	// FinalizerCompletion keeps an Orca Pod until its completion event is stored.
 	FinalizerCompletion = "orca.sirocco.cloud/completion"
@@ -31,4 +40,9 @@ const (
 	EnvData = "ORCA_DATA"
 	// EnvRun is the run id of the chain the Pod belongs to.
 	EnvRun = "ORCA_RUN"
+	// EnvTraceParent and EnvTraceState are the W3C trace context of the span that
+	// created the Pod, under the names OpenTelemetry gives them in a process's
+	// environment, so that the Pod's own spans continue the run's trace.
+	EnvTraceParent = "TRACEPARENT"
+	EnvTraceState  = "TRACESTATE"
 )
