@@ -232,7 +232,7 @@ Example:
 	defer stop()
 	// A process that continues a trace (an Orca Pod, a CI job) starts a run
 	// that joins it.
-	ctx = telemetry.WithRemoteParent(ctx, os.Getenv(telemetry.EnvTraceParent), os.Getenv(telemetry.EnvTraceState))
+	ctx = telemetry.WithRemoteParent(ctx, os.Getenv(orcav1.EnvTraceParent), os.Getenv(orcav1.EnvTraceState))
 	_, err = Fire(ctx, c.stdout, c.stderr, o)
 	if errors.Is(err, context.Canceled) {
 		return errors.New("interrupted")

@@ -14,6 +14,7 @@ import (
 
 const tracerName = "github.com/sirocco-cloud/orca/internal/dispatcher"
 
+// startSpan starts a span of the dispatcher, a child of the span in ctx.
 func startSpan(ctx context.Context, name string, kind trace.SpanKind) (context.Context, trace.Span) {
 	return otel.Tracer(tracerName).Start(ctx, name, trace.WithSpanKind(kind))
 }
@@ -35,14 +36,15 @@ func (t podTrace) forCreate(ctx context.Context) podTrace {
 // apply writes the trace context into pod's annotations (set already) and
 // returns env with TRACEPARENT and TRACESTATE added; empty values are left out.
 func (t podTrace) apply(pod *corev1.Pod, env []corev1.EnvVar) []corev1.EnvVar {
-	for k, v := range map[string]string{
-		orcav1.AnnotationRunTraceParent: t.RunParent, orcav1.AnnotationRunTraceState: t.RunState,
-		orcav1.AnnotationTraceParent: t.Parent, orcav1.AnnotationTraceState: t.State,
-	} {
-		if v != "" {
-			pod.Annotations[k] = v
+	annotate := func(key, value string) {
+		if value != "" {
+			pod.Annotations[key] = value
 		}
 	}
+	annotate(orcav1.AnnotationRunTraceParent, t.RunParent)
+	annotate(orcav1.AnnotationRunTraceState, t.RunState)
+	annotate(orcav1.AnnotationTraceParent, t.Parent)
+	annotate(orcav1.AnnotationTraceState, t.State)
 	if t.Parent != "" {
 		env = append(env, corev1.EnvVar{Name: orcav1.EnvTraceParent, Value: t.Parent})
 	}

@@ -9,14 +9,10 @@ import (
 )
 
 // W3C trace context field names: the HTTP and NATS headers, the CloudEvents
-// distributed-tracing extension attributes. EnvTraceParent and EnvTraceState are
-// the environment variables of the OpenTelemetry specification that carry them
-// into a process.
+// distributed-tracing extension attributes.
 const (
-	TraceParent    = "traceparent"
-	TraceState     = "tracestate"
-	EnvTraceParent = "TRACEPARENT"
-	EnvTraceState  = "TRACESTATE"
+	TraceParent = "traceparent"
+	TraceState  = "tracestate"
 )
 
 // W3C is the propagator of W3C trace context headers, used whether or not
