@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/types"
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
@@ -31,17 +32,32 @@ const tracerName = "github.com/sirocco-cloud/orca/internal/bus"
 // a valid W3C traceparent, else nothing; a tracestate that does not parse is
 // left out, and one that does is returned in its canonical form.
 func traceOf(e cloudevents.Event) (traceparent, tracestate string) {
-	ext := e.Extensions()
-	tp, _ := types.ToString(ext[ExtensionTraceParent])
-	ts, _ := types.ToString(ext[ExtensionTraceState])
+	tp := extension(e, ExtensionTraceParent)
 	if tp == "" {
 		return "", ""
 	}
-	sc := telemetry.Parse(tp, ts)
+	sc := telemetry.Parse(tp, extension(e, ExtensionTraceState))
 	if !sc.IsValid() {
 		return "", ""
 	}
 	return tp, sc.TraceState().String()
+}
+
+// extension returns the extension attribute name of e, "" when e has none. It
+// reads a CloudEvents 1.0 context in place: Extensions copies the map, and this
+// runs on every publish and receive.
+func extension(e cloudevents.Event, name string) string {
+	var v any
+	if ec, ok := e.Context.(*event.EventContextV1); ok {
+		v = ec.Extensions[name]
+	} else {
+		v = e.Extensions()[name]
+	}
+	if s, ok := v.(string); ok || v == nil {
+		return s
+	}
+	s, _ := types.Format(v)
+	return s
 }
 
 // setTrace sets the distributed-tracing extension of e when traceparent is valid.
@@ -82,9 +98,34 @@ func (h headerCarrier) Keys() []string {
 	return keys
 }
 
-// eventName names the events of type t in span names: "orca.ignited",
-// "orca.task.succeeded", ...
-func eventName(t string) string { return strings.TrimPrefix(t, "cloud.sirocco.") }
+// Span options and names, made once: the no-op tracer of a service without
+// tracing must cost next to nothing.
+var (
+	producer     = trace.WithSpanKind(trace.SpanKindProducer)
+	consumer     = trace.WithSpanKind(trace.SpanKindConsumer)
+	publishNames = spanNames("publish ")
+	receiveNames = spanNames("receive ")
+)
+
+// spanNames maps each of Orca's event types to the name of its spans:
+// "publish orca.ignited", "receive orca.task.succeeded", ...
+func spanNames(op string) map[string]string {
+	names := map[string]string{}
+	for _, t := range []string{TypeIgnited, TypeTaskSucceeded, TypeTaskFailed} {
+		names[t] = spanName(op, t)
+	}
+	return names
+}
+
+func spanName(op, eventType string) string { return op + strings.TrimPrefix(eventType, "cloud.sirocco.") }
+
+// nameOf returns the span name of op on events of eventType.
+func nameOf(names map[string]string, op, eventType string) string {
+	if name, ok := names[eventType]; ok {
+		return name
+	}
+	return spanName(op, eventType)
+}
 
 // eventAttributes describe an event on a span.
 func eventAttributes(subject string, e cloudevents.Event) []attribute.KeyValue {
@@ -103,7 +144,7 @@ func eventAttributes(subject string, e cloudevents.Event) []attribute.KeyValue {
 // without a distributed-tracing extension gets this span's trace context: a run
 // that Orca starts begins its trace with the ignition's publish.
 func startPublish(ctx context.Context, subject string, e *cloudevents.Event) (context.Context, trace.Span) {
-	ctx, span := otel.Tracer(tracerName).Start(ctx, "publish "+eventName(e.Type()), trace.WithSpanKind(trace.SpanKindProducer))
+	ctx, span := otel.Tracer(tracerName).Start(ctx, nameOf(publishNames, "publish ", e.Type()), producer)
 	if span.IsRecording() {
 		span.SetAttributes(eventAttributes(subject, *e)...)
 		span.SetAttributes(attribute.String("messaging.operation.name", "publish"))
@@ -125,7 +166,7 @@ func (c *Consumer) startReceive(header nats.Header, d *Delivery) (context.Contex
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		ctx = telemetry.WithRemoteParent(ctx, d.TraceParent, d.TraceState)
 	}
-	ctx, span := otel.Tracer(tracerName).Start(ctx, "receive "+eventName(d.Event.Type()), trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, span := otel.Tracer(tracerName).Start(ctx, nameOf(receiveNames, "receive ", d.Event.Type()), consumer)
 	if span.IsRecording() {
 		span.SetAttributes(eventAttributes(d.Subject, d.Event)...)
 		span.SetAttributes(
