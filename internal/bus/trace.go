@@ -117,7 +117,9 @@ func spanNames(op string) map[string]string {
 	return names
 }
 
-func spanName(op, eventType string) string { return op + strings.TrimPrefix(eventType, "cloud.sirocco.") }
+func spanName(op, eventType string) string {
+	return op + strings.TrimPrefix(eventType, "cloud.sirocco.")
+}
 
 // nameOf returns the span name of op on events of eventType.
 func nameOf(names map[string]string, op, eventType string) string {
