@@ -84,4 +84,17 @@
 // supervisors export the stream's usage (orca_bus_stream_usage_ratio, _messages,
 // _bytes) and log a warning at StreamUsageWarn and an error at StreamUsageFull.
 // The state bucket has the stream's MaxAge as TTL and its MaxBytes as limit.
+//
+// # Tracing
+//
+// Events carry the CloudEvents distributed-tracing extension (traceparent,
+// tracestate): the W3C trace context of their run, set on the ignition (by its
+// publisher, else the context of the publish's span) and carried unchanged by
+// every event of the run (Ignition.TraceParent, TaskEvent.TraceParent,
+// Delivery.TraceParent). Each publish also sets the W3C headers traceparent and
+// tracestate of the NATS message to its own span's context, and the span of a
+// delivery's handling (the handler's ctx) is a child of it, or of the extension
+// when a publisher set no header. The spans come from the global OpenTelemetry
+// tracer provider (package telemetry); without one they are no-ops, and a trace
+// context that arrives is passed on all the same.
 package bus
