@@ -148,9 +148,9 @@ func (o *Options) RESTConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
-	// Client-side throttling would add latency to every hop: rely on the API
-	// server's priority and fairness instead, as controller-runtime does.
-	cfg.QPS, cfg.Burst = -1, -1
+	// Client-side throttling would add latency to every hop: by default rely on
+	// the API server's priority and fairness instead, as controller-runtime does.
+	cfg.QPS, cfg.Burst = o.KubeAPILimits()
 	return cfg, nil
 }
 

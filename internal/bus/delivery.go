@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Delivery is one decoded event handed to a Handler. Exactly one of Ignition and
-// Task is set, by the event's type.
+// Delivery is one decoded event handed to a Handler. Exactly one of Ignition,
+// Task, Retry and Halt is set, by the event's type.
 type Delivery struct {
 	// Subject is the NATS subject the event was published on.
 	Subject string
@@ -19,6 +19,9 @@ type Delivery struct {
 	Ignition *Ignition
 	// Task is set for TypeTaskSucceeded and TypeTaskFailed.
 	Task *TaskEvent
+	// Retry is set for TypeTaskRetrying, Halt for TypeTaskHalted.
+	Retry *RetryEvent
+	Halt  *HaltEvent
 	// NumDelivered counts the deliveries of this message, this one included.
 	NumDelivered uint64
 	// TraceParent and TraceState are the W3C trace context of the run: the
@@ -51,6 +54,10 @@ func parse(subject string, header nats.Header, data []byte, maxData int) (*Deliv
 		d.Ignition, err = parseIgnition(subject, e)
 	case TypeTaskSucceeded, TypeTaskFailed:
 		d.Task, err = parseTaskEvent(subject, e)
+	case TypeTaskRetrying:
+		d.Retry, err = parseRetryEvent(subject, e)
+	case TypeTaskHalted:
+		d.Halt, err = parseHaltEvent(subject, e)
 	default:
 		err = fmt.Errorf("unknown event type %q", e.Type())
 	}

@@ -9,6 +9,8 @@
 //	orca.ignited.<namespace>.<ignition>        cloud.sirocco.orca.ignited         the ignition's data
 //	orca.task.succeeded.<namespace>.<task>     cloud.sirocco.orca.task.succeeded  TaskResult JSON
 //	orca.task.failed.<namespace>.<task>        cloud.sirocco.orca.task.failed     TaskResult JSON
+//	orca.task.retrying.<namespace>.<task>      cloud.sirocco.orca.task.retrying   TaskRetry JSON
+//	orca.task.halted.<namespace>.<task>        cloud.sirocco.orca.task.halted     TaskHalt JSON
 //	orca.deadletter.<original subject>         the original type                  the original message
 //
 // Every event carries the extension attribute orcarun, the run id of the chain it
@@ -30,7 +32,11 @@
 // names and ids and the actions service's Ledger. Each of a Consumer's Concurrency
 // workers pulls one message, handles it and pulls the next: no message waits in
 // the process for a free handler while its AckWait runs, and a running handler
-// keeps its message with progress acks.
+// keeps its message with progress acks. The server keeps at most MaxWaiting pull
+// requests waiting for a durable consumer (512) and drops the others without a
+// word, so a process keeps at most a quarter of them waiting: the replicas of a
+// service share the messages, up to four of them with all their free workers
+// pulling.
 //
 // A handler error that is not Permanent is retried: the message comes back after
 // a backoff (RetryMin doubling up to RetryMax) until RetryFor (a day by default)
@@ -70,7 +76,10 @@
 // at each check, with the creation time of the stream it numbers. A consumer that
 // never existed, or whose saved position belongs to another stream (deleted and
 // created again: its sequences start over), starts at the stream's first message;
-// the handlers' idempotency makes that replay harmless. A missing stream is not
+// the handlers' idempotency makes that replay harmless. A message below the
+// sequence a consumer was created to start at is acknowledged without being
+// handled: nats-server may hand a durable created again under the same name some
+// of its predecessor's messages. A missing stream is not
 // created again by a running Consumer, as that would make a restore of the stream
 // fail: EnsureStream, at a service's start, creates it.
 //
@@ -84,6 +93,8 @@
 // supervisors export the stream's usage (orca_bus_stream_usage_ratio, _messages,
 // _bytes) and log a warning at StreamUsageWarn and an error at StreamUsageFull.
 // The state bucket has the stream's MaxAge as TTL and its MaxBytes as limit.
+// Besides positions and ledgers it holds Counters, integers changed with
+// compare-and-set, with which the dispatcher counts the Pods of each run.
 //
 // # Tracing
 //
@@ -91,10 +102,11 @@
 // tracestate): the W3C trace context of their run, set on the ignition (by its
 // publisher, else the context of the publish's span) and carried unchanged by
 // every event of the run (Ignition.TraceParent, TaskEvent.TraceParent,
-// Delivery.TraceParent). Each publish also sets the W3C headers traceparent and
-// tracestate of the NATS message to its own span's context, and the span of a
-// delivery's handling (the handler's ctx) is a child of it, or of the extension
-// when a publisher set no header. The spans come from the global OpenTelemetry
-// tracer provider (package telemetry); without one they are no-ops, and a trace
-// context that arrives is passed on all the same.
+// RetryEvent.TraceParent, HaltEvent.TraceParent, Delivery.TraceParent). Each
+// publish also sets the W3C headers traceparent and tracestate of the NATS
+// message to its own span's context, and the span of a delivery's handling (the
+// handler's ctx) is a child of it, or of the extension when a publisher set no
+// header. The spans come from the global OpenTelemetry tracer provider (package
+// telemetry); without one they are no-ops, and a trace context that arrives is
+// passed on all the same.
 package bus

@@ -111,7 +111,7 @@ var (
 // "publish orca.ignited", "receive orca.task.succeeded", ...
 func spanNames(op string) map[string]string {
 	names := map[string]string{}
-	for _, t := range []string{TypeIgnited, TypeTaskSucceeded, TypeTaskFailed} {
+	for _, t := range []string{TypeIgnited, TypeTaskSucceeded, TypeTaskFailed, TypeTaskRetrying, TypeTaskHalted} {
 		names[t] = spanName(op, t)
 	}
 	return names

@@ -119,3 +119,40 @@ func TestStructuredEventsCarryTheTraceExtension(t *testing.T) {
 	d := receive(t, ch)
 	assert.Equal(t, runParent, d.TraceParent)
 }
+
+func TestRetryingAndHaltedEventsCarryTheRunsTraceContext(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	b := connect(t, srv.URL())
+	nc := rawConn(t, srv.URL())
+	raw, err := nc.SubscribeSync("orca.task.>")
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	ch, _ := collect(t, b, "tracing", []string{bus.SubjectAll}, nil)
+
+	at := time.Now().UTC()
+	require.NoError(t, b.PublishRetry(t.Context(), bus.RetryEvent{ID: "pod-uid", Source: "orca/watcher",
+		TraceParent: runParent, TraceState: "vendor=abc", Retry: bus.TaskRetry{
+			TaskResult:  bus.TaskResult{Task: "t", Namespace: "ns", Run: "run-1", FinishedAt: at, Attempt: 1},
+			NextAttempt: 2, RetryAt: at, TriggerSource: "test", TriggerID: "ig-1",
+		}}))
+	require.NoError(t, b.PublishHalt(t.Context(), bus.HaltEvent{ID: "ns/pod", Source: "orca/dispatcher",
+		TraceParent: runParent, TraceState: "vendor=abc",
+		Halt: bus.TaskHalt{Task: "t", Namespace: "ns", Run: "run-1", HaltedAt: at}}))
+
+	for _, typ := range []string{bus.TypeTaskRetrying, bus.TypeTaskHalted} {
+		msg, err := raw.NextMsg(10 * time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, typ, msg.Header.Get("ce-type"))
+		assert.Equal(t, runParent, msg.Header.Get("ce-traceparent"), "%s carries the run's trace context", typ)
+		assert.Equal(t, "vendor=abc", msg.Header.Get("ce-tracestate"))
+	}
+	d := receive(t, ch)
+	require.NotNil(t, d.Retry)
+	assert.Equal(t, runParent, d.Retry.TraceParent)
+	assert.Equal(t, "vendor=abc", d.Retry.TraceState)
+	assert.Equal(t, runParent, d.TraceParent)
+	d = receive(t, ch)
+	require.NotNil(t, d.Halt)
+	assert.Equal(t, runParent, d.Halt.TraceParent)
+	assert.Equal(t, "vendor=abc", d.Halt.TraceState)
+}

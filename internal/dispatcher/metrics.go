@@ -11,6 +11,7 @@ var metrics = struct {
 	duplicates      prometheus.Counter
 	staleTaskEvents prometheus.Counter
 	podCreateErrors prometheus.Counter
+	halted          prometheus.Counter
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -32,8 +33,12 @@ var metrics = struct {
 		Name: "orca_dispatcher_pod_create_errors_total",
 		Help: "Pod creates that failed for a reason a retry may fix (API server unreachable, quota, ...): the event comes back.",
 	}),
+	halted: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_halted_total",
+		Help: "Task starts that the loop guard refused because their run had started as many Pods as the limit allows.",
+	}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors, metrics.halted)
 }

@@ -61,5 +61,6 @@ func podAttributes(pod *corev1.Pod, task *orcav1.Task) []attribute.KeyValue {
 		attribute.String("k8s.pod.name", pod.Name),
 		attribute.String("orca.task", task.Name),
 		attribute.String("orca.run", pod.Annotations[orcav1.AnnotationRun]),
+		attribute.String("orca.attempt", pod.Annotations[orcav1.AnnotationAttempt]),
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/cli"
+	"github.com/sirocco-cloud/orca/internal/dispatcher"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -54,7 +55,7 @@ func startOrca(t *testing.T) *orca {
 	ao := actions.Options{Egress: actions.EgressOptions{AllowedCIDRs: actions.LoopbackCIDRs}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx, cli.RunName, opts, cli.AllServices(opts, ao)) }()
+	go func() { done <- app.Run(ctx, cli.RunName, opts, cli.AllServices(opts, ao, dispatcher.Options{})) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)
@@ -64,12 +65,18 @@ func startOrca(t *testing.T) *orca {
 
 // taskEvents subscribes to the task events of a namespace.
 func (o *orca) taskEvents(t *testing.T, ns string) *nats.Subscription {
+	return o.subscribe(t, "orca.task.*."+ns+".>")
+}
+
+// subscribe subscribes to subject.
+func (o *orca) subscribe(t *testing.T, subject string) *nats.Subscription {
 	t.Helper()
 	nc, err := nats.Connect(o.natsURL)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
-	sub, err := nc.SubscribeSync("orca.task.*." + ns + ".>")
+	sub, err := nc.SubscribeSync(subject)
 	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
 	return sub
 }
 

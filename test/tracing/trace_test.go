@@ -24,6 +24,8 @@ func TestTraces(t *testing.T) {
 	t.Run("the hop header of an external publisher is the receive's parent", func(t *testing.T) {
 		externalRun(t, o, "00-%s-b7ad6b7169203331-01")
 	})
+	t.Run("the next attempt of a retried run continues its trace", func(t *testing.T) { retriedRun(t, o) })
+	t.Run("the halted event of a run carries its trace", func(t *testing.T) { haltedRun(t, o) })
 }
 
 // threeTaskRun fires an Ignitor into step1 -> step2 -> step3, whose success
