@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +17,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
@@ -192,6 +194,9 @@ func (s *service) get(ctx context.Context, key types.NamespacedName, obj client.
 // runAction runs one Action and records its outcome; it never fails the event.
 func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string, d *bus.Delivery) {
 	start := time.Now()
+	ctx, span := startRun(ctx, task, name)
+	var err error
+	defer func() { telemetry.End(span, err) }()
 	var action orcav1.Action
 	if err := s.get(ctx, types.NamespacedName{Namespace: task.Namespace, Name: name}, &action); err != nil {
 		if ctx.Err() != nil {
@@ -207,6 +212,7 @@ func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string,
 	}
 	plugin, p, err := s.plugins.lookup(&action.Spec)
 	if err == nil {
+		span.SetAttributes(attribute.String("orca.action.plugin", plugin))
 		err = p.Run(ctx, Run{Action: &action, Task: task, Delivery: d})
 	}
 	if ctx.Err() != nil {

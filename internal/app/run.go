@@ -27,6 +27,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/scheme"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // Setup adds a service's controllers and consumers to the manager.
@@ -39,6 +40,11 @@ func Run(ctx context.Context, name string, o Options, setup Setup) error {
 	log := NewLogger(o.LogFormat, o.LogLevel).With("service", name)
 	slog.SetDefault(log)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+	stopTracing, err := telemetry.Setup(ctx, telemetry.Options{Service: "orca-" + name, Log: log})
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	cfg, err := o.RESTConfig()
 	if err != nil {

@@ -29,6 +29,11 @@ type Delivery struct {
 	// Sequence is the message's sequence in the stream: the order in which the
 	// stream stored it.
 	Sequence uint64
+	// TraceParent and TraceState are the W3C trace context of the run: the
+	// event's distributed-tracing extension, or when it has none (or not a valid
+	// one), the context of the span of this delivery's handling (empty while
+	// tracing is off). Events that the run causes carry it.
+	TraceParent, TraceState string
 }
 
 // Run returns the run id of the event (its id when it carries none).
@@ -82,10 +87,12 @@ func parseIgnition(subject string, e cloudevents.Event) (*Ignition, error) {
 	if s := e.Subject(); s != "" && s != name {
 		return nil, fmt.Errorf("CloudEvent subject %q does not match the ignition name %q of NATS subject %q", s, name, subject)
 	}
-	return &Ignition{
+	ig := &Ignition{
 		ID: e.ID(), Source: e.Source(), Namespace: ns, Name: name,
 		Run: runOf(e), Data: e.Data(), Time: e.Time(),
-	}, nil
+	}
+	ig.TraceParent, ig.TraceState = traceOf(e)
+	return ig, nil
 }
 
 func parseTaskEvent(subject string, e cloudevents.Event) (*TaskEvent, error) {
@@ -114,5 +121,7 @@ func parseTaskEvent(subject string, e cloudevents.Event) (*TaskEvent, error) {
 	if r.Run == "" {
 		r.Run = runOf(e)
 	}
-	return &TaskEvent{ID: e.ID(), Source: e.Source(), Succeeded: succeeded, Result: r}, nil
+	te := &TaskEvent{ID: e.ID(), Source: e.Source(), Succeeded: succeeded, Result: r}
+	te.TraceParent, te.TraceState = traceOf(e)
+	return te, nil
 }

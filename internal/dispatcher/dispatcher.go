@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +20,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
@@ -107,7 +110,8 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	var (
 		ns, field, name string
-		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(), Seq: del.Sequence}
+		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(), Seq: del.Sequence,
+			Trace: podTrace{RunParent: del.TraceParent, RunState: del.TraceState}}
 	)
 	switch {
 	case del.Ignition != nil:
@@ -128,30 +132,45 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 			return err
 		}
 	case del.Retry != nil:
-		return d.handleRetry(ctx, del.Retry)
+		return d.handleRetry(ctx, del.Retry, s.Trace)
 	default:
 		return bus.Permanent(fmt.Errorf("event %q is neither an ignition nor a task event", del.Event.ID()))
 	}
 
 	var tasks orcav1.TaskList
-	// The cache's own objects, not copies (a fan-out lists many): they are only
-	// read, and buildPod copies the template it changes.
-	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name},
-		client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
-	}
-	if len(tasks.Items) == 0 && del.Ignition != nil {
-		// An Ignitor applied together with its Tasks fires at once, maybe before
-		// the Tasks reached the cache: ask the API server before giving up.
-		if err := d.listUncached(ctx, ns, name, &tasks); err != nil {
-			return err
-		}
+	if err := d.lookup(ctx, ns, field, name, del.Ignition != nil, &tasks); err != nil {
+		return err
 	}
 	if len(tasks.Items) == 0 {
 		d.log.Debug("event starts no task", "namespace", ns, "name", name, "index", field)
 		return nil
 	}
 	return d.startAll(ctx, tasks.Items, s)
+}
+
+// lookup lists the Tasks of ns whose index field holds name; for an ignition,
+// when the cache has none, from the API server.
+func (d *Dispatcher) lookup(ctx context.Context, ns, field, name string, ignition bool, out *orcav1.TaskList) (err error) {
+	ctx, span := startSpan(ctx, "lookup tasks", trace.SpanKindInternal)
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("orca.index", field), attribute.String("orca.name", name),
+				attribute.Int("orca.tasks", len(out.Items)))
+		}
+		telemetry.End(span, err)
+	}()
+	// The cache's own objects, not copies (a fan-out lists many): they are only
+	// read, and buildPod copies the template it changes.
+	if err := d.client.List(ctx, out, client.InNamespace(ns), client.MatchingFields{field: name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
+	}
+	if len(out.Items) == 0 && ignition {
+		// An Ignitor applied together with its Tasks fires at once, maybe before
+		// the Tasks reached the cache: ask the API server before giving up.
+		return d.listUncached(ctx, ns, name, out)
+	}
+	return nil
 }
 
 // listUncached lists from the API server the Tasks of ns that start on the
@@ -223,15 +242,22 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 
 // createPod creates the Pod of s, unless it exists or existed: a Pod that Orca
 // deleted after its run (see bus.RemovedPods) is not made again.
-func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) (podOutcome, error) {
+func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) (out podOutcome, err error) {
+	ctx, span := startSpan(ctx, "create pod", trace.SpanKindClient)
+	defer func() { telemetry.End(span, err) }()
+	s.Trace = s.Trace.forCreate(ctx)
 	pod := buildPod(task, s)
+	if span.IsRecording() {
+		span.SetAttributes(podAttributes(pod, task)...)
+	}
 	if removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod.Name); err != nil || removed {
 		if removed {
+			span.SetAttributes(attribute.Bool("orca.duplicate", true))
 			d.dropDuplicate(task, pod.Name, s)
 		}
 		return podRemoved, err
 	}
-	err := d.client.Create(ctx, pod)
+	err = d.client.Create(ctx, pod)
 	switch {
 	case err == nil:
 		metrics.podsCreated.Inc()
@@ -242,6 +268,7 @@ func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) 
 		}
 		return podCreated, d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
+		span.SetAttributes(attribute.Bool("orca.duplicate", true))
 		d.dropDuplicate(task, pod.Name, s)
 		return podExists, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):

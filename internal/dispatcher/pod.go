@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,8 @@ type start struct {
 	// Replaces names the Pods whose slots this start took (concurrencyPolicy
 	// Replace): the watcher deletes them.
 	Replaces []string `json:"-"`
+	// Trace is the W3C trace context of the run and of the Pod's create.
+	Trace podTrace
 }
 
 // PodName returns the name of the Pod that the event (source, id) starts for
@@ -111,6 +114,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 		{Name: orcav1.EnvRun, Value: s.Run},
 		{Name: orcav1.EnvAttempt, Value: strconv.Itoa(int(max(s.Attempt, 1)))},
 	}
+	env = s.Trace.apply(pod, env)
 	for i := range pod.Spec.InitContainers {
 		pod.Spec.InitContainers[i].Env = withEnv(pod.Spec.InitContainers[i].Env, env)
 	}
@@ -127,7 +131,7 @@ func withEnv(own, orca []corev1.EnvVar) []corev1.EnvVar {
 	out := make([]corev1.EnvVar, 0, len(orca)+len(own))
 	out = append(out, orca...)
 	for _, e := range own {
-		if e.Name != orcav1.EnvInitiator && e.Name != orcav1.EnvData && e.Name != orcav1.EnvRun && e.Name != orcav1.EnvAttempt {
+		if !slices.ContainsFunc(orca, func(o corev1.EnvVar) bool { return o.Name == e.Name }) {
 			out = append(out, e)
 		}
 	}

@@ -101,7 +101,7 @@ func (d *Dispatcher) halt(ctx context.Context, task *orcav1.Task, s start, steps
 	err := d.bus.PublishHalt(ctx, bus.HaltEvent{ID: task.Namespace + "/" + pod, Source: "orca/dispatcher", Halt: bus.TaskHalt{
 		Task: task.Name, Namespace: task.Namespace, TaskUID: string(task.UID), Run: s.Run, Initiator: s.Initiator,
 		Attempt: max(s.Attempt, 1), Steps: steps, Limit: limit, Reason: ReasonRunHalted, Message: msg, HaltedAt: time.Now().UTC(),
-	}})
+	}, TraceParent: s.Trace.RunParent, TraceState: s.Trace.RunState})
 	if err != nil {
 		return err
 	}

@@ -194,7 +194,7 @@ func (r *podReconciler) publish(ctx context.Context, pod *corev1.Pod, ev bus.Tas
 		TaskResult: ev.Result, NextAttempt: plan.next, RetryAt: plan.at.UTC(), FailedAttempts: plan.failed,
 		RunStartedAt: a.runStarted.UTC(), Data: envOf(pod, orcav1.EnvData),
 		TriggerSource: pod.Annotations[orcav1.AnnotationEventSource], TriggerID: pod.Annotations[orcav1.AnnotationEventID],
-	}})
+	}, TraceParent: ev.TraceParent, TraceState: ev.TraceState})
 }
 
 // envOf returns the value Orca gave the variable name in the Pod's first
