@@ -32,3 +32,7 @@ const (
 	// EnvRun is the run id of the chain the Pod belongs to.
 	EnvRun = "ORCA_RUN"
 )
+
+// EnvInputs is the results of the Tasks a join's condition names, as JSON: the
+// Pods of a Task with startWhen get it.
+const EnvInputs = "ORCA_INPUTS"
