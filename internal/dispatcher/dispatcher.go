@@ -53,6 +53,7 @@ type Dispatcher struct {
 	opts     Options
 	log      *slog.Logger
 	failing  sync.Map // uids of Tasks whose failed create was reported
+	joins    *joins
 }
 
 // Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
@@ -76,15 +77,18 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		opts:     o,
 		log:      slog.Default().With("component", "dispatcher"),
 	}
+	if err := d.setupJoins(mgr, b, o); err != nil {
+		return err
+	}
 	co := o.Consumer
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
-	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed)
+	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped)
 	co.Concurrency = o.Concurrency
 	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 
 // handle starts the Tasks that one event triggers.
-func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
+func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) (err error) {
 	var (
 		ns, field, name string
 		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run()}
@@ -104,6 +108,14 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 		if gone, err := d.taskReplaced(ctx, r); gone || err != nil {
 			return err
 		}
+	case del.Skipped != nil:
+		// A skip starts nothing through startOnSuccess or startOnFailure; only
+		// the joins that name the Task see it.
+		r := del.Skipped.Result
+		if gone, err := d.taskReplaced(ctx, r); gone || err != nil {
+			return err
+		}
+		return d.startJoins(ctx, del)
 	default:
 		return bus.Permanent(fmt.Errorf("event %q is neither an ignition nor a task event", del.Event.ID()))
 	}
@@ -118,6 +130,12 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 		if err := d.listUncached(ctx, ns, name, &tasks); err != nil {
 			return err
 		}
+	}
+	if del.Task != nil {
+		// Joins that name the Task, alongside the Tasks it starts.
+		joined := make(chan error, 1)
+		go func() { joined <- d.startJoins(ctx, del) }()
+		defer func() { err = errors.Join(err, <-joined) }()
 	}
 	if len(tasks.Items) == 0 {
 		d.log.Debug("event starts no task", "namespace", ns, "name", name, "index", field)

@@ -11,6 +11,8 @@ var metrics = struct {
 	duplicates      prometheus.Counter
 	staleTaskEvents prometheus.Counter
 	podCreateErrors prometheus.Counter
+	joinsSkipped    prometheus.Counter
+	joinsTimedOut   prometheus.Counter
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -32,8 +34,17 @@ var metrics = struct {
 		Name: "orca_dispatcher_pod_create_errors_total",
 		Help: "Pod creates that failed for a reason a retry may fix (API server unreachable, quota, ...): the event comes back.",
 	}),
+	joinsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_joins_skipped_total",
+		Help: "Runs in which a Task with a startWhen condition was skipped (false, failed, or timed out with policy Skip).",
+	}),
+	joinsTimedOut: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_joins_timed_out_total",
+		Help: "Runs in which a startWhen condition was still undecided at its timeout.",
+	}),
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors,
+		metrics.joinsSkipped, metrics.joinsTimedOut)
 }

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -22,6 +23,8 @@ type start struct {
 	Run         string
 	Initiator   string
 	Data        string
+	// Inputs is ORCA_INPUTS, set for the Pods of joins only.
+	Inputs string
 }
 
 // PodName returns the name of the Pod that the event (source, id) starts for
@@ -93,6 +96,9 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 		{Name: orcav1.EnvData, Value: s.Data},
 		{Name: orcav1.EnvRun, Value: s.Run},
 	}
+	if s.Inputs != "" {
+		env = append(env, corev1.EnvVar{Name: orcav1.EnvInputs, Value: s.Inputs})
+	}
 	for i := range pod.Spec.InitContainers {
 		pod.Spec.InitContainers[i].Env = withEnv(pod.Spec.InitContainers[i].Env, env)
 	}
@@ -108,7 +114,7 @@ func withEnv(own, orca []corev1.EnvVar) []corev1.EnvVar {
 	out := make([]corev1.EnvVar, 0, len(orca)+len(own))
 	out = append(out, orca...)
 	for _, e := range own {
-		if e.Name != orcav1.EnvInitiator && e.Name != orcav1.EnvData && e.Name != orcav1.EnvRun {
+		if !slices.ContainsFunc(orca, func(o corev1.EnvVar) bool { return o.Name == e.Name }) {
 			out = append(out, e)
 		}
 	}

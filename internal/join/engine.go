@@ -40,6 +40,9 @@ type Step struct {
 	Act *Decision
 	// Created says this call stored the run's first State.
 	Created bool
+	// Recorded says this call stored the result it was given (Observe): false
+	// when the run had a result of that Task already, or was decided.
+	Recorded bool
 	// Due is, for an undecided run not timed out yet, when it times out.
 	Due time.Time
 }
@@ -57,8 +60,9 @@ func (e *Engine) now() time.Time {
 // beforeCreate, when set, runs before the run's first State is stored: a timer
 // published there exists before anything that it must time out.
 func (e *Engine) Observe(ctx context.Context, p *Program, task *orcav1.Task, run, upstream string, r Result, beforeCreate func(State) error) (Step, error) {
-	key := Key(task, run)
-	return e.update(ctx, key, func(st *State, created bool) (bool, error) {
+	recorded := false
+	step, err := e.update(ctx, Key(task, run), func(st *State, created bool) (bool, error) {
+		recorded = false
 		if created {
 			*st = State{Namespace: task.Namespace, Task: task.Name, TaskUID: string(task.UID), Run: run, First: e.now(), Results: map[string]Result{}}
 		}
@@ -69,7 +73,7 @@ func (e *Engine) Observe(ctx context.Context, p *Program, task *orcav1.Task, run
 		if _, seen := st.Results[upstream]; !seen {
 			st.Results[upstream] = r
 			st.Last = upstream
-			changed = true
+			changed, recorded = true, true
 		}
 		if p != nil {
 			st.Decision = e.decide(p, st, upstream)
@@ -84,6 +88,8 @@ func (e *Engine) Observe(ctx context.Context, p *Program, task *orcav1.Task, run
 		}
 		return true, nil
 	})
+	step.Recorded = recorded && err == nil
+	return step, err
 }
 
 // Expire applies the timeout policy of task to run when the run is still

@@ -24,10 +24,15 @@ type input struct {
 
 // Inputs returns ORCA_INPUTS for a run: a JSON object with an entry for each Task
 // of the condition that has a result in the run (result, message, and for a
-// failure exitCode and reason), at most MaxInputs bytes long.
+// failure exitCode and reason), at most MaxInputs bytes long. With p nil (a
+// condition that does not compile) it holds every result of the run.
 func Inputs(p *Program, results map[string]Result) string {
+	names := slices.Sorted(maps.Keys(results))
+	if p != nil {
+		names = p.Tasks
+	}
 	in := map[string]*input{}
-	for _, name := range p.Tasks {
+	for _, name := range names {
 		if r, ok := results[name]; ok {
 			in[name] = &input{Result: r.Outcome, Message: r.Message, ExitCode: r.ExitCode, Reason: r.Reason}
 		}
