@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&cfg.scaleTasks, "scale-tasks", 10000, "Tasks in the cluster in case 6")
 	flag.IntVar(&cfg.scaleIgnitors, "scale-ignitors", 1000, "Ignitors added in case 6")
 	flag.StringVar(&cfg.dispatcher, "dispatcher", "process", "run the dispatcher as a separate process (process) or in the bench (inproc)")
-	skip := flag.String("skip", "", "cases to skip, comma-separated: chain,ignition,fanout,schedule,scale (the hop always runs)")
+	skip := flag.String("skip", "", "cases to skip, comma-separated: chain,join,ignition,fanout,schedule,scale (the hop always runs)")
 	flag.BoolVar(&quick, "quick", false, "fewer samples: 30 hops, 15 ignitions, 2 chain runs, 1 cron minute, 3000 Tasks")
 	flag.StringVar(&cfg.out, "out", filepath.Join(testenv.RepoRoot(), "bench", "results.json"), "JSON results file")
 	flag.StringVar(&cfg.markdown, "markdown", "", "also write the table as Markdown to this file")
@@ -196,6 +196,12 @@ func run(ctx context.Context, cfg settings) (err error) {
 	if cfg.runs("chain") {
 		step("case 5, chain: %d Tasks, %d runs each side", cfg.chainLen, cfg.chainRuns)
 		if err := chainCase(ctx, c, obs, o, l, cfg.chainRuns, cfg.chainLen, cfg.profileDir, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.runs("join") {
+		step("case 7, join: %d diamonds", cfg.samples)
+		if err := joinCase(ctx, c, obs, o, cfg.samples, cfg.warm, rep); err != nil {
 			return err
 		}
 	}
