@@ -79,7 +79,9 @@ func setupJoinStatus(mgr manager.Manager, store *bus.JoinStore) (*joinStatus, er
 	})
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("orca-join-status").
-		For(&orcav1.Task{}, builder.WithPredicates(joinsOrStale)).
+		// Status writes (the watcher's, at each run) change neither the condition
+		// nor the waiting runs, which pokes and the resync follow.
+		For(&orcav1.Task{}, builder.WithPredicates(joinsOrStale, predicate.GenerationChangedPredicate{})).
 		// A Task applied or deleted may be one that joins name.
 		Watches(&orcav1.Task{}, handler.EnqueueRequestsFromMapFunc(s.joinsNaming), builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
