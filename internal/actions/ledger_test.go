@@ -78,6 +78,8 @@ func TestActionRunsOncePerEvent(t *testing.T) {
 	eventually(t, "webhook received", func() bool { return len(h.requests()) == 1 })
 	assert.Equal(t, "pod-uid-once", h.requests()[0].header.Get("Ce-Id"))
 	assert.Equal(t, "orca/watcher", h.requests()[0].header.Get("Ce-Source"))
+	// The run is recorded after the webhook answered, before the ack.
+	caughtUp(t, f.natsURL, actions.ConsumerName)
 
 	// The same event stored again, as a replay would (no Nats-Msg-Id).
 	ev, err := te.Event()

@@ -138,7 +138,8 @@ type Consumer struct {
 	pulling   context.Context // ends on Stop: no more pulls
 	stopPulls context.CancelFunc
 	cons      atomic.Pointer[jetstream.Consumer]
-	retryFor  atomic.Int64 // RetryFor, cut to the stream's MaxAge
+	startSeq  atomic.Uint64 // the stream sequence the consumer starts at, 0 for the first
+	retryFor  atomic.Int64  // RetryFor, cut to the stream's MaxAge
 	ready     readiness
 	pos       position
 	poke      chan struct{}
@@ -275,6 +276,14 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 	if err != nil {
 		// Not a JetStream message: nothing to ack or dead-letter.
 		c.log.Error("message without metadata", "subject", msg.Subject(), "err", err)
+		return
+	}
+	if start := c.startSeq.Load(); md.Sequence.Stream < start {
+		// Below where the consumer was created to start: handled before it was
+		// deleted. (nats-server may hand a durable created again under the same
+		// name some of its predecessor's messages.)
+		c.log.Debug("message before the consumer's start, not handled again", "sequence", md.Sequence.Stream, "start", start)
+		_ = msg.Ack()
 		return
 	}
 	d, err := parse(msg.Subject(), msg.Headers(), msg.Data(), c.opts.MaxDataSize)

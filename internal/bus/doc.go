@@ -70,7 +70,10 @@
 // at each check, with the creation time of the stream it numbers. A consumer that
 // never existed, or whose saved position belongs to another stream (deleted and
 // created again: its sequences start over), starts at the stream's first message;
-// the handlers' idempotency makes that replay harmless. A missing stream is not
+// the handlers' idempotency makes that replay harmless. A message below the
+// sequence a consumer was created to start at is acknowledged without being
+// handled: nats-server may hand a durable created again under the same name some
+// of its predecessor's messages. A missing stream is not
 // created again by a running Consumer, as that would make a restore of the stream
 // fail: EnsureStream, at a service's start, creates it.
 //

@@ -105,6 +105,11 @@ func (c *Consumer) ensure(ctx context.Context, si *jetstream.StreamInfo) error {
 			return fmt.Errorf("create consumer %s on stream %s: %w", c.opts.Name, stream, err)
 		}
 		c.cons.Store(&cons)
+		start := uint64(0)
+		if cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
+			start = cfg.OptStartSeq
+		}
+		c.startSeq.Store(start)
 		c.pos.observe(ctx, c, si, cons.CachedInfo())
 		return nil
 	}

@@ -109,8 +109,8 @@ func serviceProcs(bin, dir, kubeconfig string, natsURLs []string, replicas int, 
 				args = append(args, "--stream-replicas", strconv.Itoa(min(len(natsURLs), 3)))
 			}
 			if svc == "actions" {
-				// The suite's webhook receiver listens on this host, which webhooks
-				// may not reach unless allowed.
+				// The webhook receiver listens on this host, which webhooks may
+				// not reach unless allowed.
 				args = append(args, "--webhook-allowed-cidrs=127.0.0.0/8")
 			}
 			if replicas > 1 && (svc == "scheduler" || svc == "watcher") {
