@@ -3,9 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,65 +20,20 @@ const unmarkTTL = time.Second
 // JoinStore is the join bucket: values with compare-and-swap, and marks that
 // expire, which can be counted by a key filter.
 type JoinStore struct {
-	bus *Bus
-	mu  sync.Mutex
-	kv  jetstream.KeyValue
+	bus    *Bus
+	bucket bucket
 }
 
 // JoinStore returns the join bucket, created on first use.
 func (b *Bus) JoinStore() *JoinStore { return &JoinStore{bus: b} }
 
-func (s *JoinStore) open(ctx context.Context) (jetstream.KeyValue, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.kv != nil {
-		return s.kv, nil
-	}
-	b := s.bus
-	name := JoinBucket(b.stream)
-	kv, err := b.js.KeyValue(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		si, serr := b.streamInfo(ctx)
-		if serr != nil {
-			return nil, serr
-		}
-		kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:         name,
-			Description:    "What each run of Orca's joins has seen, kept as long as stream " + b.stream + " keeps events",
-			TTL:            si.Config.MaxAge,
-			MaxBytes:       si.Config.MaxBytes,
-			Storage:        jetstream.FileStorage,
-			Replicas:       si.Config.Replicas,
-			LimitMarkerTTL: unmarkTTL,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = b.js.KeyValue(ctx, name)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("key-value bucket %s: %w", name, err)
-	}
-	s.kv = kv
-	return kv, nil
-}
-
-// do runs fn on the bucket; when the bucket was deleted, it opens (creates) it
-// again and runs fn once more.
+// do runs fn on the bucket, made again when it was deleted.
 func (s *JoinStore) do(ctx context.Context, fn func(jetstream.KeyValue) error) error {
-	for attempt := 0; ; attempt++ {
-		kv, err := s.open(ctx)
-		if err != nil {
-			return err
-		}
-		err = fn(kv)
-		if attempt == 0 && (errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse)) {
-			s.mu.Lock()
-			s.kv = nil
-			s.mu.Unlock()
-			continue
-		}
-		return err
-	}
+	return s.bucket.do(ctx, s.bus, bucketSpec{
+		name:        JoinBucket(s.bus.stream),
+		description: "What each run of Orca's joins has seen, kept as long as stream " + s.bus.stream + " keeps events",
+		markerTTL:   unmarkTTL,
+	}, fn)
 }
 
 // Get returns the value of key and its revision; nil and 0 when it has none.
