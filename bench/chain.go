@@ -35,13 +35,19 @@ func chainCase(ctx context.Context, c *cluster, obs *observer, o *orca, l *loops
 	p := &pingpong{c: c, ch: obs.watch(ns)}
 	var floor, orca []float64
 	floorAPI, orcaAPI := apiCounts{}, apiCounts{}
+	floorCPU, orcaCPU := cpuTimes{}, cpuTimes{}
+	var cpu0 cpuTimes
 	// settle lets the work a run left behind end before the next run: a second
-	// after the last Pod, and the API server's request count of the run taken then.
-	settle := func(before apiCounts, into apiCounts) error {
+	// after the last Pod, and the API server's request count and the CPU time of
+	// the run taken then.
+	settle := func(before apiCounts, into apiCounts, used cpuTimes) error {
 		time.Sleep(time.Second)
 		after, err := c.apiCounts(ctx)
 		if err == nil && before != nil {
 			into.add(after.since(before))
+		}
+		for k, v := range cpu().since(cpu0) {
+			used[k] += v
 		}
 		return err
 	}
@@ -50,6 +56,7 @@ func chainCase(ctx context.Context, c *cluster, obs *observer, o *orca, l *loops
 		if err != nil {
 			return err
 		}
+		cpu0 = cpu()
 		// The first measured run profiles the API server (-profile-dir).
 		prof := func(side string, seconds int) func() error {
 			if run != 1 || profileDir == "" {
@@ -65,12 +72,13 @@ func chainCase(ctx context.Context, c *cluster, obs *observer, o *orca, l *loops
 		if err := wait(); err != nil {
 			return err
 		}
-		if err := settle(before, floorAPI); err != nil {
+		if err := settle(before, floorAPI, floorCPU); err != nil {
 			return err
 		}
 		if before, err = c.apiCounts(ctx); err != nil {
 			return err
 		}
+		cpu0 = cpu()
 		wait = prof("orca", 4)
 		if err := o.ignite(ctx, ns, "chain", fmt.Sprintf("chain-%d", run)); err != nil {
 			return err
@@ -84,10 +92,16 @@ func chainCase(ctx context.Context, c *cluster, obs *observer, o *orca, l *loops
 		if err != nil {
 			return err
 		}
+		if err := obs.settled(ctx, ns, time.Minute); err != nil {
+			return err
+		}
+		if err := o.statusIdle(ctx, time.Minute); err != nil {
+			return err
+		}
 		if err := wait(); err != nil {
 			return err
 		}
-		if err := settle(before, orcaAPI); err != nil {
+		if err := settle(before, orcaAPI, orcaCPU); err != nil {
 			return err
 		}
 		if run > 0 {
@@ -97,8 +111,10 @@ func chainCase(ctx context.Context, c *cluster, obs *observer, o *orca, l *loops
 	}
 	r.note("case 5, API requests per Pod of the floor's chain: %s", floorAPI.per(float64(length-1)*float64(runs+1)))
 	r.note("case 5, API requests per Pod of Orca's chain: %s", orcaAPI.per(float64(length)*float64(runs+1)))
+	r.note("case 5, CPU ms per Pod of the floor's chain (with the second after it): %s", floorCPU.per(float64(length-1)*float64(runs+1)))
+	r.note("case 5, CPU ms per Pod of Orca's chain (with the second after it): %s", orcaCPU.per(float64(length)*float64(runs+1)))
 	fs := summarize(floor)
 	r.add("5 chain", fmt.Sprintf("Orca: %d-Task chain, first end -> last Pod (%d hops)", length, length-1), "ms",
-		summarize(orca), fmt.Sprintf("floor: %d hops", length-1), &fs, "", nil)
+		summarize(orca), fmt.Sprintf("floor: %d hops", length-1), &fs, "<= 1.3x", func(x float64) bool { return x <= 1.3 })
 	return nil
 }

@@ -93,17 +93,27 @@ func podTemplate(labels map[string]string) corev1.PodTemplateSpec {
 // termination message. It returns the bench's clock just before the call, and
 // records when the call returned.
 func (c *cluster) endPod(ctx context.Context, pod *corev1.Pod, message string) (time.Time, error) {
+	return c.endPodWith(ctx, pod, 0, message)
+}
+
+// endPodWith is endPod with the first container's exit code: a Pod with a
+// non-zero one ends Failed.
+func (c *cluster) endPodWith(ctx context.Context, pod *corev1.Pod, exitCode int32, message string) (time.Time, error) {
 	now := metav1.Now()
+	phase := corev1.PodSucceeded
 	var statuses []corev1.ContainerStatus
 	for i, ctr := range pod.Spec.Containers {
 		term := &corev1.ContainerStateTerminated{Reason: "Completed", StartedAt: now, FinishedAt: now}
 		if i == 0 {
 			term.Message = message
+			if exitCode != 0 {
+				term.ExitCode, term.Reason, phase = exitCode, "Error", corev1.PodFailed
+			}
 		}
 		statuses = append(statuses, corev1.ContainerStatus{Name: ctr.Name, Image: ctr.Image, State: corev1.ContainerState{Terminated: term}})
 	}
 	body, err := json.Marshal(map[string]any{"status": corev1.PodStatus{
-		Phase: corev1.PodSucceeded, StartTime: &now, ContainerStatuses: statuses,
+		Phase: phase, StartTime: &now, ContainerStatuses: statuses,
 	}})
 	if err != nil {
 		return time.Time{}, err

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/dispatcher"
 )
 
 // fanoutNS holds the Tasks that one ignition starts.
@@ -19,6 +23,16 @@ const fanoutNS = "fanout"
 // fanWorkers is how many goroutines create the peers' objects: the dispatcher's
 // default CreateParallelism.
 const fanWorkers = 32
+
+// fanRounds is how many times Orca and the write floor take turns.
+const fanRounds = 3
+
+// median returns the result of median rate.
+func median(results []fanResult) fanResult {
+	s := slices.Clone(results)
+	slices.SortFunc(s, func(a, b fanResult) int { return cmp.Compare(a.rate(), b.rate()) })
+	return s[len(s)/2]
+}
 
 func setupFanout(ctx context.Context, c *cluster, n int) error {
 	if err := c.namespace(ctx, fanoutNS); err != nil {
@@ -70,9 +84,10 @@ func fanOrca(ctx context.Context, obs *observer, o *orca, n int, id string) (fan
 	})
 }
 
-// fanPods is the write floor: n Pods created directly, fanWorkers at once.
-func fanPods(ctx context.Context, c *cluster, obs *observer, n int) (fanResult, error) {
-	const ns = "podfan"
+// fanPods is the write floor: n Pods created directly, fanWorkers at once, in
+// a namespace of the round's own.
+func fanPods(ctx context.Context, c *cluster, obs *observer, n, round int) (fanResult, error) {
+	ns := fmt.Sprintf("podfan-%d", round)
 	if err := c.namespace(ctx, ns); err != nil {
 		return fanResult{}, err
 	}
@@ -118,6 +133,7 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 		if err != nil {
 			return fanResult{}, err
 		}
+		cpu0 := cpu()
 		res, err := f()
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", what, err)
@@ -129,26 +145,52 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 			return res, err
 		}
 		r.note("case 4, API requests per Pod, %s: %s", what, after.since(before).per(float64(n)))
+		r.note("case 4, CPU ms per Pod, %s (with the second after it): %s", what, cpu().since(cpu0).per(float64(n)))
 		return res, nil
 	}
-	orca, err := counted("Orca ("+phaseDesc[phase]+" running)", func() (fanResult, error) {
-		wait := func() error { return nil }
-		if profileDir != "" && phase == "default" {
-			wait = c.profileAPIServer(ctx, filepath.Join(profileDir, "apiserver-fanout-orca.pprof"), 2)
+	// orcaRound fires one fan-out; the first is profiled (-profile-dir).
+	orcaRound := func(id string, profile bool) func() (fanResult, error) {
+		return func() (fanResult, error) {
+			wait := func() error { return nil }
+			if profile && profileDir != "" {
+				wait = c.profileAPIServer(ctx, filepath.Join(profileDir, "apiserver-fanout-orca.pprof"), 2)
+			}
+			res, err := fanOrca(ctx, obs, o, n, id)
+			if err == nil {
+				// The watcher writes the Tasks' state after the Pods, within its
+				// budget: let it finish before the next side runs.
+				err = fanStatusWritten(ctx, c, o, id)
+			}
+			return res, errors.Join(err, wait())
 		}
-		res, err := fanOrca(ctx, obs, o, n, "fan-"+phase)
-		return res, errors.Join(err, wait())
-	})
-	if err != nil {
-		return err
 	}
-
-	var pods fanResult
-	if withFloor { // before the Jobs: a throttled Job controller works on long after
-		if pods, err = counted("Pods created directly", func() (fanResult, error) { return fanPods(ctx, c, obs, n) }); err != nil {
+	var orcas, floors []fanResult
+	// Against the write floor, the two sides take turns, fanRounds times.
+	rounds := 1
+	if withFloor {
+		rounds = fanRounds
+	}
+	for i := range rounds {
+		what := func(s string) string {
+			if i > 0 {
+				return fmt.Sprintf("%s, round %d", s, i+1)
+			}
+			return s
+		}
+		res, err := counted(what("Orca ("+phaseDesc[phase]+" running)"), orcaRound(fmt.Sprintf("fan-%s-%d", phase, i), i == 0 && phase == "default"))
+		if err != nil {
 			return err
 		}
+		orcas = append(orcas, res)
+		if withFloor { // before the Jobs: a throttled Job controller works on long after
+			res, err := counted(what("Pods created directly"), func() (fanResult, error) { return fanPods(ctx, c, obs, n, i) })
+			if err != nil {
+				return err
+			}
+			floors = append(floors, res)
+		}
 	}
+	orca := median(orcas)
 	jobs, err := counted("Jobs, "+phaseDesc[phase], func() (fanResult, error) {
 		res, err := fanJobs(ctx, c, obs, n, phase)
 		if err == nil {
@@ -165,10 +207,13 @@ func fanoutCase(ctx context.Context, c *cluster, obs *observer, o *orca, n int, 
 	r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Jobs -> Pods, %s", n, phaseDesc[phase]), &jr,
 		">= Job controller", func(x float64) bool { return x >= 1 })
 	if withFloor {
+		pods := median(floors)
 		pr := rate(pods)
-		r.add("4 fan-out", measured, "pods/s", rate(orca), fmt.Sprintf("%d Pods created directly (write floor)", n), &pr, "", nil)
+		r.add("4 fan-out", measured+fmt.Sprintf(", median of %d", rounds), "pods/s", rate(orca),
+			fmt.Sprintf("%d Pods created directly (write floor), median of %d, taking turns", n, rounds), &pr,
+			">= 0.8x", func(x float64) bool { return x >= 0.8 })
 		ps := summarize(pods.latency)
-		r.add("4 fan-out", measured+", each Pod", "ms", summarize(orca.latency), "write floor, each Pod", &ps, "", nil)
+		r.add("4 fan-out", measured+", each Pod (median round)", "ms", summarize(orca.latency), "write floor, each Pod", &ps, "", nil)
 	}
 	return nil
 }
@@ -193,6 +238,40 @@ func jobsSettled(ctx context.Context, c *cluster, ns string, n int) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d Jobs in %s have a status", done, n, ns)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// fanStatusWritten waits until the status of every Task of the fan-out lists
+// the Pod that the ignition id started as active. With the watcher in its own
+// process it waits on the watcher's metrics (its task status controller idle),
+// which costs the API server nothing, and checks the Tasks once.
+func fanStatusWritten(ctx context.Context, c *cluster, o *orca, id string) error {
+	if err := o.statusIdle(ctx, 2*time.Minute); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var tasks orcav1.TaskList
+		if err := c.cl.List(ctx, &tasks, client.InNamespace(fanoutNS)); err != nil {
+			return err
+		}
+		left := 0
+		for _, t := range tasks.Items {
+			if !slices.Contains(t.Status.Active, dispatcher.PodName(t.Name, "bench", id)) {
+				left++
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d fan-out Tasks do not show their Pod active", left, len(tasks.Items))
 		}
 		select {
 		case <-ctx.Done():

@@ -18,10 +18,10 @@ import (
 )
 
 // startReactor starts the floor: the least a controller can do for a hop. Its own
-// informer watches the Pods of ns; when one turns Succeeded it creates the next Pod
-// with one create call (protobuf, no client throttling), named after the ended
-// Pod's uid as Orca names Pods after the event.
-func startReactor(ctx context.Context, cfg *rest.Config, ns string, orcaShape bool) error {
+// informer watches the Pods of ns; when one turns Succeeded it creates the Pod
+// that next returns for it (none when nil) with one create call (protobuf, no
+// client throttling).
+func startReactor(ctx context.Context, cfg *rest.Config, ns string, next func(ended *corev1.Pod) *corev1.Pod) error {
 	cs, err := kubernetes.NewForConfig(protobuf(cfg))
 	if err != nil {
 		return err
@@ -34,8 +34,11 @@ func startReactor(ctx context.Context, cfg *rest.Config, ns string, orcaShape bo
 		if old == nil || pod == nil || old.Status.Phase == corev1.PodSucceeded || pod.Status.Phase != corev1.PodSucceeded {
 			return
 		}
-		next := floorPod(ns, "f-"+string(pod.UID), orcaShape)
-		_, err := cs.CoreV1().Pods(ns).Create(ctx, next, metav1.CreateOptions{})
+		pod = next(pod)
+		if pod == nil {
+			return
+		}
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) && ctx.Err() == nil {
 			fmt.Fprintln(os.Stderr, "floor reactor:", err)
 		}
@@ -50,6 +53,12 @@ func startReactor(ctx context.Context, cfg *rest.Config, ns string, orcaShape bo
 		}
 	}
 	return nil
+}
+
+// pingpongReactor is the floor of the hop: each Pod that succeeds starts the
+// next, named after the ended Pod's uid as Orca names Pods after the event.
+func pingpongReactor(ns string, orcaShape bool) func(*corev1.Pod) *corev1.Pod {
+	return func(ended *corev1.Pod) *corev1.Pod { return floorPod(ns, "f-"+string(ended.UID), orcaShape) }
 }
 
 // seedFloor creates the first Pod of the floor's ping-pong.

@@ -10,14 +10,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/watcher"
 )
 
 // hopTimeout bounds the wait for one Pod.
 const hopTimeout = 30 * time.Second
 
 // hopGap is the pause after each hop: long enough for the work a hop leaves
-// behind (Orca's status writes) to end before the other side's hop starts.
-const hopGap = 100 * time.Millisecond
+// behind (Orca's status write and finalizer patch, which the watcher makes up to
+// its status interval after the hop) to end before the other side's hop starts.
+const hopGap = watcher.DefaultStatusInterval + 100*time.Millisecond
 
 // names converts strings to Orca's object names.
 func names(s ...string) []orcav1.ObjectName {
@@ -131,7 +133,7 @@ func setupLoops(ctx context.Context, c *cluster, obs *observer, o *orca, floorSh
 			return nil, err
 		}
 	}
-	if err := startReactor(ctx, c.cfg, floorNS, floorShape); err != nil {
+	if err := startReactor(ctx, c.cfg, floorNS, pingpongReactor(floorNS, floorShape)); err != nil {
 		return nil, err
 	}
 	l := &loops{

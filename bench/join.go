@@ -10,7 +10,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 )
 
-// joinCase is case 7: diamonds (a -> b, a -> c, b AND c -> d). In each run the
+// joinCase is case 9: diamonds (a -> b, a -> c, b AND c -> d). In each run the
 // bench ends a, and times a's end to the first of b and c seen: a plain hop. It
 // ends b, then after hopGap c, and times c's end to d's Pod seen: the join, whose
 // condition is decided by c's result. The two are measured in the same run.
@@ -83,7 +83,7 @@ func joinCase(ctx context.Context, c *cluster, obs *observer, o *orca, runs, war
 		time.Sleep(hopGap)
 	}
 	hs := summarize(hop)
-	r.add("7 join", "Orca: diamond, c's end -> d's Pod seen (b AND c, b ended 100 ms before)", "ms", summarize(join),
+	r.add("9 join", "Orca: diamond, c's end -> d's Pod seen (b AND c, b ended 100 ms before)", "ms", summarize(join),
 		"a plain hop of the same runs: a's end -> b's or c's Pod seen", &hs, "<= 1.3x", func(x float64) bool { return x <= 1.3 })
 	return nil
 }

@@ -38,9 +38,13 @@ var stderr = os.Stderr
 type settings struct {
 	samples, ignSamples, warm   int
 	chainRuns, chainLen, fanout int
-	cronSamples                 int
+	cronSamples, costs          int
 	scaleTasks, scaleIgnitors   int
-	dispatcher                  string
+	services                    string
+	watcherFlags                string
+	dispatcherFlags             string
+	susFrom                     float64
+	susSeconds                  time.Duration
 	skip                        []string
 	out, markdown, cpuprofile   string
 	profileDir                  string
@@ -59,15 +63,20 @@ func main() {
 	flag.IntVar(&cfg.chainLen, "chain-length", 100, "Tasks in the chain of case 5")
 	flag.IntVar(&cfg.fanout, "fanout", 500, "Tasks (and Jobs) of case 4")
 	flag.IntVar(&cfg.cronSamples, "cron-samples", 3, "CronJob samples of case 3: one a minute")
+	flag.IntVar(&cfg.costs, "costs", 200, "requests of each kind measured for the control plane's cost of one")
 	flag.IntVar(&cfg.scaleTasks, "scale-tasks", 10000, "Tasks in the cluster in case 6")
 	flag.IntVar(&cfg.scaleIgnitors, "scale-ignitors", 1000, "Ignitors added in case 6")
-	flag.StringVar(&cfg.dispatcher, "dispatcher", "process", "run the dispatcher as a separate process (process) or in the bench (inproc)")
-	skip := flag.String("skip", "", "cases to skip, comma-separated: chain,join,ignition,fanout,schedule,scale (the hop always runs)")
+	flag.StringVar(&cfg.services, "services", "process", "run the dispatcher and the watcher as processes of their own (process) or in the bench (inproc)")
+	flag.StringVar(&cfg.watcherFlags, "watcher-flags", "", "extra flags of the watcher process, space-separated (e.g. --task-status-qps=100)")
+	flag.StringVar(&cfg.dispatcherFlags, "dispatcher-flags", "", "extra flags of the dispatcher processes, space-separated")
+	flag.Float64Var(&cfg.susFrom, "sustained-from", 10, "lowest rate of case 7, in runs a second")
+	flag.DurationVar(&cfg.susSeconds, "sustained-step", 3*time.Second, "how long case 7 starts runs at each rate")
+	skip := flag.String("skip", "", "cases to skip, comma-separated: costs,retry,chain,join,ignition,fanout,schedule,scale,sustained (the hop always runs)")
 	flag.BoolVar(&quick, "quick", false, "fewer samples: 30 hops, 15 ignitions, 2 chain runs, 1 cron minute, 3000 Tasks")
 	flag.StringVar(&cfg.out, "out", filepath.Join(testenv.RepoRoot(), "bench", "results.json"), "JSON results file")
 	flag.StringVar(&cfg.markdown, "markdown", "", "also write the table as Markdown to this file")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the bench process (with the in-process services) here")
-	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of kube-apiserver during case 5 (and Orca's fan-out) here")
+	flag.StringVar(&cfg.profileDir, "profile-dir", "", "write CPU profiles of kube-apiserver during the costs, case 5 and Orca's fan-out here")
 	flag.BoolVar(&cfg.floorShape, "floor-orca-pod", false, "the floor creates Pods shaped like Orca's (labels, annotations, env, owner, finalizer) instead of the bare template")
 	flag.BoolVar(&cfg.trace, "trace", false, "consume Orca's task events too, to time that step of the hop (adds a consumer)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the folder of logs (services, kube-controller-manager)")
@@ -151,8 +160,9 @@ func run(ctx context.Context, cfg settings) (err error) {
 	if err != nil {
 		return err
 	}
-	step("starting nats-server and Orca (dispatcher: %s)", cfg.dispatcher)
-	o, err := startOrca(ctx, c, cfg.dispatcher == "process")
+	step("starting nats-server and Orca (dispatcher and watcher: %s)", cfg.services)
+	o, err := startOrca(ctx, c, cfg.services == "process", map[string][]string{
+		"watcher": strings.Fields(cfg.watcherFlags), "dispatcher": strings.Fields(cfg.dispatcherFlags)})
 	if err != nil {
 		return err
 	}
@@ -172,6 +182,12 @@ func run(ctx context.Context, cfg settings) (err error) {
 		}
 	}
 
+	if cfg.runs("costs") {
+		step("costs: %d requests of each kind a run makes", cfg.costs)
+		if err := costCase(ctx, c, cfg.costs, cfg.profileDir, rep); err != nil {
+			return err
+		}
+	}
 	step("case 1, hop: floor and Orca, %d hops each", cfg.samples)
 	l, err := setupLoops(ctx, c, obs, o, cfg.floorShape)
 	if err != nil {
@@ -191,8 +207,14 @@ func run(ctx context.Context, cfg settings) (err error) {
 	rep.note("case 1, where Orca's hop goes: %v", l.orca.trace)
 	fs, hop10 := summarize(floor), summarize(orcaHop)
 	rep.add("1 hop", "Orca: Pod Succeeded -> next Task's Pod seen (10 Tasks)", "ms", hop10,
-		"floor: informer reacts with one Pod create", &fs, "<= 1.5x", func(x float64) bool { return x <= 1.5 })
+		"floor: informer reacts with one Pod create", &fs, "<= 1.2x", func(x float64) bool { return x <= 1.2 })
 
+	if cfg.runs("retry") {
+		step("case 8, retry: %d retries and as many plain hops", cfg.samples)
+		if err := retryCase(ctx, c, obs, o, l, cfg.samples, cfg.warm, rep); err != nil {
+			return err
+		}
+	}
 	if cfg.runs("chain") {
 		step("case 5, chain: %d Tasks, %d runs each side", cfg.chainLen, cfg.chainRuns)
 		if err := chainCase(ctx, c, obs, o, l, cfg.chainRuns, cfg.chainLen, cfg.profileDir, rep); err != nil {
@@ -200,7 +222,7 @@ func run(ctx context.Context, cfg settings) (err error) {
 		}
 	}
 	if cfg.runs("join") {
-		step("case 7, join: %d diamonds", cfg.samples)
+		step("case 9, join: %d diamonds", cfg.samples)
 		if err := joinCase(ctx, c, obs, o, cfg.samples, cfg.warm, rep); err != nil {
 			return err
 		}
@@ -238,6 +260,12 @@ func run(ctx context.Context, cfg settings) (err error) {
 			return err
 		}
 		if err := phase("tuned"); err != nil {
+			return err
+		}
+	}
+	if cfg.runs("sustained") {
+		step("case 7, sustained runs of one 3-Task chain: rates from %.0f/s, %v each", cfg.susFrom, cfg.susSeconds)
+		if err := sustainedCase(ctx, c, obs, o, cfg.susFrom, cfg.susSeconds, rep); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+
+	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 )
 
 // seen is a Pod as the observer first saw it, with the bench's clock at that moment.
@@ -24,8 +27,9 @@ type seen struct {
 // records when each new Pod's ADDED event arrived and hands it to the namespace's
 // subscriber.
 type observer struct {
-	mu   sync.Mutex
-	subs map[string]chan seen
+	mu    sync.Mutex
+	subs  map[string]chan seen
+	store cache.Indexer
 }
 
 const subBuffer = 1 << 14
@@ -38,6 +42,7 @@ func startObserver(ctx context.Context, cfg *rest.Config, m *marks) (*observer, 
 	o := &observer{subs: map[string]chan seen{}}
 	f := informers.NewSharedInformerFactory(cs, 0)
 	inf := f.Core().V1().Pods().Informer()
+	o.store = inf.GetIndexer()
 	_, err = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: func(obj any) {
 		at := time.Now()
 		if pod, ok := obj.(*corev1.Pod); ok {
@@ -115,4 +120,36 @@ func drain(ch <-chan seen) {
 			return
 		}
 	}
+}
+
+// unreported returns the number of Pods of ns that ended and keep Orca's
+// completion finalizer: Orca has work left for them.
+func (o *observer) unreported(ns string) int {
+	objs, _ := o.store.ByIndex(cache.NamespaceIndex, ns)
+	n := 0
+	for _, obj := range objs {
+		pod, ok := obj.(*corev1.Pod)
+		if ok && (pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed) &&
+			slices.Contains(pod.Finalizers, orcav1.FinalizerCompletion) {
+			n++
+		}
+	}
+	return n
+}
+
+// settled waits until Orca let go every Pod of ns that ended (at most timeout):
+// the work a case left behind must not slow the next one.
+func (o *observer) settled(ctx context.Context, ns string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for n := o.unreported(ns); n > 0; n = o.unreported(ns) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d pods of %s ended and keep the completion finalizer after %v", n, ns, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }

@@ -12,9 +12,11 @@ import (
 )
 
 func main() {
+	var do dispatcher.Options
 	app.Main("dispatcher", func(o app.Options) app.Setup {
 		return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-			return dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}})
+			do.Namespaces, do.Consumer.RetryFor = o.Namespaces, o.RetryFor
+			return dispatcher.Setup(ctx, mgr, b, do)
 		}
-	})
+	}, do.BindFlags)
 }

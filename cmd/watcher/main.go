@@ -14,7 +14,7 @@ import (
 func main() {
 	app.Main("watcher", func(o app.Options) app.Setup {
 		return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-			return watcher.Setup(ctx, mgr, b, watcher.Options{})
+			return watcher.Setup(ctx, mgr, b, watcher.Options{StatusWritesPerSecond: o.TaskStatusQPS})
 		}
 	})
 }

@@ -31,22 +31,24 @@ const ConsumerName = "orca-actions"
 // RecorderName reports the Events of the actions service.
 const RecorderName = "orca-actions"
 
+// DefaultConcurrency is the number of task events a replica of the service
+// handles at once: with all of them pulling, eight replicas fit in the pull
+// requests the NATS server keeps waiting for a consumer (bus.DefaultMaxWaiting).
+const DefaultConcurrency = 64
+
 // Options configure the actions service.
 type Options struct {
 	// Namespaces limits the service to these namespaces; empty means all.
 	Namespaces []string
-	// Concurrency is the number of task events the service holds at once, all
-	// namespaces together, running or waiting for their namespace's turn; default
-	// 1024. The Actions of one event run concurrently.
+	// Concurrency is the number of task events the service handles at once, all
+	// namespaces together; default DefaultConcurrency. The Actions of one event
+	// run concurrently.
 	Concurrency int
 	// NamespaceConcurrency is the number of events of one namespace whose Actions
-	// run at once; default 4.
+	// run at once; default 4. A further event of that namespace is handed back to
+	// the stream and comes again a second or two later, so that it never takes
+	// the place of another namespace's events.
 	NamespaceConcurrency int
-	// NamespaceQueue is the number of events of one namespace that wait for a
-	// turn; default 32. Further events of that namespace stay in the stream and
-	// come again after a backoff, so that they never take the place of another
-	// namespace's events.
-	NamespaceQueue int
 	// Egress says which addresses webhooks may connect to.
 	Egress EgressOptions
 	// NATSSubjects are the subjects nats Actions may publish to: NATS subject
@@ -80,13 +82,10 @@ type service struct {
 // events once the cache has synced. It needs no leader election.
 func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) error {
 	if o.Concurrency <= 0 {
-		o.Concurrency = 1024
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.NamespaceConcurrency <= 0 {
 		o.NamespaceConcurrency = 4
-	}
-	if o.NamespaceQueue <= 0 {
-		o.NamespaceQueue = 32
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 500 * time.Millisecond
@@ -109,7 +108,7 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 		api:      mgr.GetAPIReader(),
 		client:   mgr.GetClient(),
 		recorder: mgr.GetEventRecorder(RecorderName),
-		lanes:    newLanes(o.NamespaceConcurrency, o.NamespaceQueue),
+		lanes:    newLanes(o.NamespaceConcurrency),
 		ledger:   b.Ledger(LedgerName),
 		opts:     o,
 		log:      log,
@@ -125,19 +124,20 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: s.handle})
 }
 
-// handle runs the Actions of one task event, in its namespace's turn; it fails
-// only when the namespace has used its share (the event comes again later), the
-// Task cannot be read or the service shuts down before the Actions ran.
+// handle runs the Actions of one task event, in its namespace's turn: when the
+// namespace has used its share, the event comes again later (bus.Later). It
+// fails only when the Task cannot be read or the service shuts down before the
+// Actions ran.
 func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	if d.Task == nil {
 		return bus.Permanent(fmt.Errorf("event %q of type %s is not a task event", d.Event.ID(), d.Event.Type()))
 	}
 	res := d.Task.Result
-	done, err := s.lanes.acquire(ctx, res.Namespace)
-	if err != nil {
-		return err
+	leave, ok := s.lanes.enter(res.Namespace)
+	if !ok {
+		return bus.Later(busyWait())
 	}
-	defer done()
+	defer leave()
 	key := types.NamespacedName{Namespace: res.Namespace, Name: res.Task}
 	var task orcav1.Task
 	if err := s.get(ctx, key, &task); err != nil {
@@ -157,7 +157,7 @@ func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	if d.Task.Succeeded {
 		names = task.Spec.SuccessActions
 	}
-	names, err = s.notRunYet(ctx, &task, names, d)
+	names, err := s.notRunYet(ctx, &task, names, d)
 	if err != nil {
 		return err
 	}

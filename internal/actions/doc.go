@@ -27,8 +27,8 @@
 // # Tenancy
 //
 // Each namespace gets a share of the service (fair.go): a few of its events run at
-// once, a few more wait, and the rest wait in the stream, so that a namespace
-// whose webhooks hang never holds the places of another's events. Webhooks
+// once and the rest wait in the stream, so that a namespace whose webhooks hang
+// never holds the places of another's events. Webhooks
 // connect only where the egress policy allows (egress.go): the address is checked
 // after DNS resolution, loopback, link-local and Orca's own services are refused
 // by default, redirects leave no origin, and a failure is stored as a status code

@@ -1,73 +1,47 @@
 package actions
 
 import (
-	"context"
-	"fmt"
+	"math/rand/v2"
 	"sync"
+	"time"
 )
 
 // lanes give each namespace a share of the service: at most running events of a
-// namespace have their Actions run at once, and at most queued more wait for a
-// turn. An event beyond that is handed back to the stream (errNamespaceBusy) and
-// comes again after a backoff, so that one namespace's backlog, however long or
-// slow, never holds the slots that other namespaces' events need.
+// namespace have their Actions run at once. An event beyond that is handed back
+// to the stream (bus.Later, which is no failure) and comes again after a second
+// or two, so that one namespace's backlog, however long or slow, holds no more
+// than its share of the service's workers and never the ones that other
+// namespaces' events need.
 type lanes struct {
-	running, queued int
+	running int
 
-	mu sync.Mutex
-	ns map[string]*lane
+	mu   sync.Mutex
+	held map[string]int // running events by namespace
 }
 
-// lane is one namespace's share: turns holds a token per running event.
-type lane struct {
-	turns chan struct{}
-	held  int // running or waiting
+func newLanes(running int) *lanes {
+	return &lanes{running: running, held: map[string]int{}}
 }
 
-func newLanes(running, queued int) *lanes {
-	return &lanes{running: running, queued: queued, ns: map[string]*lane{}}
-}
-
-// namespaceBusyError hands an event back: its namespace has used its share.
-type namespaceBusyError struct {
-	namespace string
-	held      int
-}
-
-func (e *namespaceBusyError) Error() string {
-	return fmt.Sprintf("namespace %s already has %d task events in the actions service: this one waits in the stream", e.namespace, e.held)
-}
-
-// acquire waits for a turn of namespace ns and returns the function that ends it.
-// It fails at once with a *namespaceBusyError when the namespace has used its
-// share, and with ctx's error when ctx ends first.
-func (l *lanes) acquire(ctx context.Context, ns string) (func(), error) {
+// enter takes a turn of namespace ns and returns the function that ends it; ok
+// is false when the namespace has used its share.
+func (l *lanes) enter(ns string) (leave func(), ok bool) {
 	l.mu.Lock()
-	ln := l.ns[ns]
-	if ln == nil {
-		ln = &lane{turns: make(chan struct{}, l.running)}
-		l.ns[ns] = ln
+	defer l.mu.Unlock()
+	if l.held[ns] >= l.running {
+		return nil, false
 	}
-	if ln.held >= l.running+l.queued {
-		held := ln.held
-		l.mu.Unlock()
-		return nil, &namespaceBusyError{namespace: ns, held: held}
-	}
-	ln.held++
-	l.mu.Unlock()
-
-	leave := func() {
+	l.held[ns]++
+	return func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if ln.held--; ln.held == 0 {
-			delete(l.ns, ns)
+		if l.held[ns]--; l.held[ns] == 0 {
+			delete(l.held, ns)
 		}
-	}
-	select {
-	case ln.turns <- struct{}{}:
-		return func() { <-ln.turns; leave() }, nil
-	case <-ctx.Done():
-		leave()
-		return nil, ctx.Err()
-	}
+	}, true
 }
+
+// busyWait is how long an event of a namespace that has used its share waits in
+// the stream before it comes again: one to two seconds, spread so that the
+// events handed back together do not all come back at once.
+func busyWait() time.Duration { return time.Second + rand.N(time.Second) }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirocco-cloud/orca/internal/actions"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -107,6 +108,51 @@ func TestAHostileNamespaceCannotStallAnothersActions(t *testing.T) {
 	// hostile namespace would cost its webhook's timeout, 30s.
 	assert.LessOrEqual(t, p50l, max(2*p50u, p50u+5*time.Millisecond), "the normal namespace's latency stays within 2x of its unloaded value")
 	assert.LessOrEqual(t, maxInHole.Load(), int32(perNamespace), "the hostile namespace never ran more than its share")
+}
+
+// TestABusyNamespacesEventsWaitInTheStreamWithoutFailing has one event of a
+// namespace run at a time and publishes many at once: the others wait in the
+// stream and come again, which is no failure (nothing logs a failed handler or
+// comes closer to the dead letters), and each event still runs its Action once.
+func TestABusyNamespacesEventsWaitInTheStreamWithoutFailing(t *testing.T) {
+	t.Parallel()
+	const events = 40
+	f := startService(t, true, func(o *actions.Options) { o.NamespaceConcurrency = 1 })
+	var running, most atomic.Int32
+	h := newHookFunc(t, func(w http.ResponseWriter, _ *http.Request) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(10 * time.Millisecond)
+		w.WriteHeader(http.StatusOK)
+	})
+	f.createAction(t, "notify", orcav1.ActionSpec{Webhook: &orcav1.WebhookAction{URL: h.URL}})
+	f.createTask(t, "build", []orcav1.ObjectName{"notify"}, nil)
+	want := map[string]int{}
+	for i := range events {
+		id := fmt.Sprintf("busy-%d", i)
+		f.publish(t, "build", id, true)
+		want[id] = 1
+	}
+
+	got := func() map[string]int {
+		out := map[string]int{}
+		for _, r := range h.requests() {
+			out[r.header.Get("Ce-Id")]++
+		}
+		return out
+	}
+	err := testenv.Eventually(t.Context(), 60*time.Second, func(context.Context) (bool, error) { return len(got()) == events, nil })
+	require.NoError(t, err, "every event ran its action: %d of %d", len(got()), events)
+	assert.Equal(t, want, got(), "each event's action ran once")
+	assert.Equal(t, int32(1), most.Load(), "one event of the namespace at a time")
+	consumer := bus.ScopedConsumerName(actions.ConsumerName, []string{f.ns})
+	deferred := counter(t, "orca_bus_messages_total", map[string]string{"consumer": consumer, "outcome": "deferred"})
+	t.Logf("%d events, handed back to the stream %v times", events, deferred)
+	assert.Positive(t, deferred, "events waited in the stream")
+	assert.Zero(t, counter(t, "orca_bus_messages_total", map[string]string{"consumer": consumer, "outcome": "retried"}), "no event failed")
+	assert.NotContains(t, f.logs.String(), "handler failed")
 }
 
 func median(ds []time.Duration) time.Duration {

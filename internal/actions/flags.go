@@ -22,8 +22,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		o.Egress.DeniedCIDRs = append(o.Egress.DeniedCIDRs, p...)
 		return err
 	})
-	fs.IntVar(&o.NamespaceConcurrency, "namespace-concurrency", 4, "task events of one namespace whose Actions run at once")
-	fs.IntVar(&o.NamespaceQueue, "namespace-queue", 32, "task events of one namespace that wait for a turn; more wait in the stream")
+	fs.IntVar(&o.NamespaceConcurrency, "namespace-concurrency", 4, "task events of one namespace whose Actions run at once, per replica; more wait in the stream")
 	fs.Func("nats-action-subjects", "comma-separated NATS subject patterns that nats Actions may publish to, {namespace} standing for the Action's namespace (default: any subject but Orca's own)", func(s string) error {
 		for p := range strings.SplitSeq(s, ",") {
 			if p = strings.TrimSpace(p); p != "" {

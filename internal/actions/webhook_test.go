@@ -118,18 +118,26 @@ func TestFailingWebhookIsRetriedAndReportedWithoutStoppingTheOthers(t *testing.T
 // runs reads orca_actions_runs_total for a plugin and outcome.
 func runs(t *testing.T, plugin, outcome string) float64 {
 	t.Helper()
+	return counter(t, "orca_actions_runs_total", map[string]string{"plugin": plugin, "outcome": outcome})
+}
+
+// counter reads the counter of the series of name that has the labels.
+func counter(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	require.NoError(t, err)
 	for _, mf := range families {
-		if mf.GetName() != "orca_actions_runs_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
+			match := 0
 			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
+				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+					match++
+				}
 			}
-			if labels["plugin"] == plugin && labels["outcome"] == outcome {
+			if match == len(labels) {
 				return m.GetCounter().GetValue()
 			}
 		}

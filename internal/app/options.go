@@ -39,6 +39,18 @@ type Options struct {
 	LogFormat string
 	// LogLevel is the least level logged; default info.
 	LogLevel slog.Level
+
+	// KubeAPIQPS and KubeAPIBurst limit the requests the service sends to the
+	// API server, on the client's side; a QPS of zero or less means no limit.
+	KubeAPIQPS   float64
+	KubeAPIBurst int
+	// TaskStatusQPS is the watcher's budget of Task status writes a second (see
+	// watcher.Options.StatusWritesPerSecond); negative means no limit.
+	TaskStatusQPS float64
+	// ReuseControllerNames lets one process build the same controllers more than
+	// once (tests that run `orca run` in-process twice): controller-runtime
+	// otherwise refuses a controller name that the process used before.
+	ReuseControllerNames bool
 }
 
 // BindFlags registers the options on fs. Values not given as flags come from the
@@ -86,6 +98,23 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "how often the leader renews its lease and a standby tries to take it")
 	fs.StringVar(&o.LogFormat, "log-format", "text", "log format: text or json")
 	fs.TextVar(&o.LogLevel, "log-level", slog.LevelInfo, "least level logged: debug, info, warn or error (debug adds controller-runtime's start-up lines)")
+
+	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", -1, "requests a second to the API server, on the client's side (0 or less: no client-side limit; the API server's priority and fairness decides)")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 0, "bursts of requests to the API server above --kube-api-qps (default: twice the QPS)")
+	fs.Float64Var(&o.TaskStatusQPS, "task-status-qps", 50, "watcher: Task status writes a second, all Tasks together, in bursts of a fifth of it (negative: no limit)")
+}
+
+// KubeAPILimits returns the client's QPS and burst for a rest.Config: -1 and -1
+// (no client-side limit) unless --kube-api-qps is set.
+func (o *Options) KubeAPILimits() (float32, int) {
+	if o.KubeAPIQPS <= 0 {
+		return -1, -1
+	}
+	burst := o.KubeAPIBurst
+	if burst <= 0 {
+		burst = max(1, int(2*o.KubeAPIQPS))
+	}
+	return float32(o.KubeAPIQPS), burst
 }
 
 // Complete fills what flags left empty from the environment and checks the result.

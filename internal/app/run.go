@@ -142,9 +142,9 @@ func (o *Options) RESTConfig() (*rest.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
-	// Client-side throttling would add latency to every hop: rely on the API
-	// server's priority and fairness instead, as controller-runtime does.
-	cfg.QPS, cfg.Burst = -1, -1
+	// Client-side throttling would add latency to every hop: by default rely on
+	// the API server's priority and fairness instead, as controller-runtime does.
+	cfg.QPS, cfg.Burst = o.KubeAPILimits()
 	return cfg, nil
 }
 
@@ -163,6 +163,9 @@ func (o *Options) ManagerOptions(name string) manager.Options {
 		RenewDeadline:                 &renew,
 		RetryPeriod:                   &retry,
 		GracefulShutdownTimeout:       ptrTo(15 * time.Second),
+	}
+	if o.ReuseControllerNames {
+		opts.Controller.SkipNameValidation = ptrTo(true)
 	}
 	// No service reads managedFields: without them the cache holds less and every
 	// read from it (a deep copy) copies less. An update of an object read from the

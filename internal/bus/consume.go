@@ -57,7 +57,13 @@ func Later(d time.Duration) error { return laterError{after: max(d, time.Millise
 const (
 	DefaultRetryFor      = 24 * time.Hour
 	DefaultMaxAckPending = 10000
+	DefaultMaxWaiting    = 512
 )
+
+// pullShares is how many processes of one durable consumer fit in its
+// MaxWaiting with all their pulls: each keeps at most MaxWaiting/pullShares pull
+// requests waiting at the server.
+const pullShares = 4
 
 // ConsumerOptions configure a durable consumer. Services that share a Name share
 // the consumer: each message goes to one of them.
@@ -67,8 +73,16 @@ type ConsumerOptions struct {
 	// Subjects to receive, e.g. FilterIgnitions.
 	Subjects []string
 	// Concurrency is the number of handlers in flight; default 16. A message is
-	// pulled only for a free handler, so none waits in the process.
+	// pulled only for a free handler, so none waits in the process. Free handlers
+	// keep at most MaxWaiting/4 pull requests waiting at the server.
 	Concurrency int
+	// MaxWaiting is how many pull requests the server keeps waiting for the
+	// durable consumer, from all its processes together; default
+	// DefaultMaxWaiting, the server's own. A pull request beyond it is dropped by
+	// the server, so each process keeps at most a quarter of it waiting: four
+	// processes (replicas) with all their pulls fit. It is set when the durable
+	// consumer is created; an existing one keeps its own.
+	MaxWaiting int
 	// AckWait is how long the server waits for an ack before redelivering, also
 	// after a crash; default 30s. Long handlers keep their message with progress
 	// acks.
@@ -113,6 +127,9 @@ func (o *ConsumerOptions) defaults() {
 	if o.MaxAckPending <= 0 {
 		o.MaxAckPending = DefaultMaxAckPending
 	}
+	if o.MaxWaiting <= 0 {
+		o.MaxWaiting = DefaultMaxWaiting
+	}
 	if o.MaxDataSize <= 0 {
 		o.MaxDataSize = 256 << 10
 	}
@@ -126,8 +143,9 @@ const fetchWait = 30 * time.Second
 
 // Consumer receives messages of a durable consumer and runs a Handler on each.
 // Each of its Concurrency workers pulls one message, handles it and pulls the
-// next; a supervisor checks the consumer and the stream every CheckInterval and
-// whenever a pull fails.
+// next, at most MaxWaiting/4 of them waiting for a message at once; a supervisor
+// checks the consumer and the stream every CheckInterval and whenever a pull
+// fails.
 type Consumer struct {
 	bus     *Bus
 	opts    ConsumerOptions
@@ -140,6 +158,7 @@ type Consumer struct {
 	cons      atomic.Pointer[jetstream.Consumer]
 	startSeq  atomic.Uint64 // the stream sequence the consumer starts at, 0 for the first
 	retryFor  atomic.Int64  // RetryFor, cut to the stream's MaxAge
+	pulls     chan struct{} // a token per pull request waiting at the server
 	ready     readiness
 	pos       position
 	poke      chan struct{}
@@ -172,6 +191,10 @@ func (b *Bus) Consume(ctx context.Context, o ConsumerOptions, h Handler) (*Consu
 	if err := c.ensure(ctx, si); err != nil {
 		return nil, err
 	}
+	// The share of the consumer's MaxWaiting (its own, when it existed) that
+	// this process's pulls may take.
+	maxWaiting := (*c.cons.Load()).CachedInfo().Config.MaxWaiting
+	c.pulls = make(chan struct{}, max(1, min(o.Concurrency, maxWaiting/pullShares)))
 	for _, outcome := range []string{"acked", "retried", "deferred", "deadlettered"} {
 		metrics.handled.WithLabelValues(o.Name, outcome) // scraped as 0 from the start
 	}
@@ -228,10 +251,7 @@ func (c *Consumer) work() {
 	defer c.wg.Done()
 	failures := 0
 	for c.pulling.Err() == nil {
-		cons := *c.cons.Load()
-		ctx, cancel := context.WithTimeout(c.pulling, fetchWait)
-		msg, err := cons.Next(jetstream.FetchContext(ctx))
-		cancel()
+		msg, err := c.pull()
 		switch {
 		case err == nil:
 			failures = 0
@@ -256,6 +276,20 @@ func (c *Consumer) work() {
 			}
 		}
 	}
+}
+
+// pull waits for a message, once this process has fewer than its share of
+// pull requests waiting at the server.
+func (c *Consumer) pull() (jetstream.Msg, error) {
+	select {
+	case c.pulls <- struct{}{}:
+	case <-c.pulling.Done():
+		return nil, c.pulling.Err()
+	}
+	defer func() { <-c.pulls }()
+	ctx, cancel := context.WithTimeout(c.pulling, fetchWait)
+	defer cancel()
+	return (*c.cons.Load()).Next(jetstream.FetchContext(ctx))
 }
 
 // trouble reports a failed pull: the consumer is not ready until the supervisor

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,7 +153,12 @@ func TestDeletedStreamMakesTheConsumerNotReadyUntilItIsBack(t *testing.T) {
 	within(t, 10*time.Second, func() bool { return len(got.snapshot()) == 2 }, "handled")
 
 	require.NoError(t, admin(t, srv.URL()).DeleteStream(t.Context(), bus.DefaultStream))
-	within(t, 10*time.Second, func() bool { return c.Ready() != nil }, "not ready without its stream")
+	// A worker's failed pull may say so first ("consumer deleted"); the
+	// supervisor's check then finds the stream missing.
+	within(t, 10*time.Second, func() bool {
+		err := c.Ready()
+		return err != nil && errors.Is(err, bus.ErrNoStream)
+	}, "not ready without its stream")
 	assert.ErrorContains(t, c.Ready(), "stream")
 
 	require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{}))
@@ -197,4 +204,66 @@ func TestLaterRedeliversAtItsTimeAcrossARestart(t *testing.T) {
 	defer mu.Unlock()
 	require.Len(t, seen, 2, "delivered once more, not dead-lettered although RetryFor is 1ms")
 	assert.GreaterOrEqual(t, seen[1].Sub(seen[0]), wait-100*time.Millisecond, "redelivered after the wait")
+}
+
+// Replicas of a consumer with more workers, all together, than the server keeps
+// pull requests waiting for (MaxWaiting, 512 by default) still get every message
+// at once, and share them: a pull request beyond MaxWaiting would be dropped by
+// the server without a word, its worker left idle until the missing heartbeats
+// time it out (10s) and its process logging a failed pull.
+func TestReplicasWithMoreWorkersThanMaxWaitingGetEveryMessage(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	const replicas, workers = 2, 400
+	release := make(chan struct{})
+	var inFlight [replicas]atomic.Int32
+	logs := make([]*logBuffer, replicas)
+	var b *bus.Bus
+	for i := range replicas {
+		logs[i] = &logBuffer{}
+		var err error
+		b, err = bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}, Logger: slog.New(slog.NewTextHandler(logs[i], nil))})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = b.Close() })
+		require.NoError(t, b.EnsureStream(t.Context(), bus.StreamOptions{}))
+		c, err := b.Consume(t.Context(), bus.ConsumerOptions{Name: "wide", Subjects: []string{bus.FilterIgnitions}, Concurrency: workers},
+			func(context.Context, *bus.Delivery) error {
+				inFlight[i].Add(1)
+				<-release
+				return nil
+			})
+		require.NoError(t, err)
+		t.Cleanup(c.Stop)
+	}
+	t.Cleanup(func() { close(release) }) // before the consumers stop
+	// Each process keeps at most a quarter of MaxWaiting, 128, waiting.
+	eventually(t, func() bool { return consumerInfo(t, srv.URL(), "wide").NumWaiting >= 2*128 }, "pulls waiting")
+
+	publishIgnitions(t, b, "wide-", replicas*workers)
+	within(t, 5*time.Second, func() bool { return inFlight[0].Load()+inFlight[1].Load() == replicas*workers },
+		"every message in a handler at once")
+	t.Logf("messages in the handlers of each replica: %d, %d", inFlight[0].Load(), inFlight[1].Load())
+	for i := range replicas {
+		assert.Equal(t, int32(workers), inFlight[i].Load(), "replica %d: a message in each of its workers", i)
+		assert.NotContains(t, logs[i].String(), "pull failed", "replica %d", i)
+	}
+}
+
+// A durable consumer that exists keeps its MaxWaiting, which the server cannot
+// change, and a process takes its quarter of it.
+func TestAnExistingConsumerKeepsItsMaxWaiting(t *testing.T) {
+	srv := startNATS(t, t.TempDir(), 0)
+	b := connect(t, srv.URL())
+	_, err := admin(t, srv.URL()).CreateConsumer(t.Context(), bus.DefaultStream, jetstream.ConsumerConfig{
+		Durable: "kept", FilterSubjects: []string{bus.FilterIgnitions}, AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 64,
+	})
+	require.NoError(t, err)
+	c, err := b.Consume(t.Context(), bus.ConsumerOptions{Name: "kept", Subjects: []string{bus.FilterIgnitions}, Concurrency: 100},
+		func(context.Context, *bus.Delivery) error { return nil })
+	require.NoError(t, err)
+	t.Cleanup(c.Stop)
+	eventually(t, func() bool { return consumerInfo(t, srv.URL(), "kept").NumWaiting == 64/4 }, "a quarter of MaxWaiting waiting")
+	assert.Equal(t, 64, consumerInfo(t, srv.URL(), "kept").Config.MaxWaiting)
+	ids := publishIgnitions(t, b, "kept-", 3)
+	within(t, 10*time.Second, func() bool { return consumerInfo(t, srv.URL(), "kept").AckFloor.Stream == uint64(len(ids)) }, "handled")
+	require.NoError(t, c.Ready())
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Delivery is one decoded event handed to a Handler. Exactly one of Ignition and
-// Task is set, by the event's type.
+// Delivery is one decoded event handed to a Handler. Exactly one of Ignition,
+// Task, Retry and Halt is set, by the event's type.
 type Delivery struct {
 	// Subject is the NATS subject the event was published on.
 	Subject string
@@ -23,6 +23,9 @@ type Delivery struct {
 	Skipped *TaskSkipped
 	// JoinTimer is set for TypeJoinTimer.
 	JoinTimer *JoinTimer
+	// Retry is set for TypeTaskRetrying, Halt for TypeTaskHalted.
+	Retry *RetryEvent
+	Halt  *HaltEvent
 	// NumDelivered counts the deliveries of this message, this one included.
 	NumDelivered uint64
 }
@@ -54,6 +57,10 @@ func parse(subject string, header nats.Header, data []byte, maxData int) (*Deliv
 		d.Skipped, err = parseSkipped(subject, e)
 	case TypeJoinTimer:
 		d.JoinTimer, err = parseJoinTimer(subject, e)
+	case TypeTaskRetrying:
+		d.Retry, err = parseRetryEvent(subject, e)
+	case TypeTaskHalted:
+		d.Halt, err = parseHaltEvent(subject, e)
 	default:
 		err = fmt.Errorf("unknown event type %q", e.Type())
 	}

@@ -9,6 +9,8 @@
 //	orca.ignited.<namespace>.<ignition>        cloud.sirocco.orca.ignited         the ignition's data
 //	orca.task.succeeded.<namespace>.<task>     cloud.sirocco.orca.task.succeeded  TaskResult JSON
 //	orca.task.failed.<namespace>.<task>        cloud.sirocco.orca.task.failed     TaskResult JSON
+//	orca.task.retrying.<namespace>.<task>      cloud.sirocco.orca.task.retrying   TaskRetry JSON
+//	orca.task.halted.<namespace>.<task>        cloud.sirocco.orca.task.halted     TaskHalt JSON
 //	orca.deadletter.<original subject>         the original type                  the original message
 //
 // Every event carries the extension attribute orcarun, the run id of the chain it
@@ -30,7 +32,11 @@
 // names and ids and the actions service's Ledger. Each of a Consumer's Concurrency
 // workers pulls one message, handles it and pulls the next: no message waits in
 // the process for a free handler while its AckWait runs, and a running handler
-// keeps its message with progress acks.
+// keeps its message with progress acks. The server keeps at most MaxWaiting pull
+// requests waiting for a durable consumer (512) and drops the others without a
+// word, so a process keeps at most a quarter of them waiting: the replicas of a
+// service share the messages, up to four of them with all their free workers
+// pulling.
 //
 // A handler error that is not Permanent is retried: the message comes back after
 // a backoff (RetryMin doubling up to RetryMax) until RetryFor (a day by default)
@@ -87,4 +93,6 @@
 // supervisors export the stream's usage (orca_bus_stream_usage_ratio, _messages,
 // _bytes) and log a warning at StreamUsageWarn and an error at StreamUsageFull.
 // The state bucket has the stream's MaxAge as TTL and its MaxBytes as limit.
+// Besides positions and ledgers it holds Counters, integers changed with
+// compare-and-set, with which the dispatcher counts the Pods of each run.
 package bus

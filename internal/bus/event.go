@@ -83,6 +83,9 @@ type TaskResult struct {
 	Reason           string     `json:"reason,omitempty"`
 	StartedAt        *time.Time `json:"startedAt,omitempty"`
 	FinishedAt       time.Time  `json:"finishedAt"`
+	// Attempt is the number of the Pod's attempt in its run, from 1 (ORCA_ATTEMPT);
+	// absent in events of older watchers.
+	Attempt int32 `json:"attempt,omitempty"`
 }
 
 // TaskEvent says that a run of a Task ended.

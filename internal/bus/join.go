@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -75,20 +74,7 @@ func JoinTimerSubject(namespace, task string) string {
 
 // Event returns the timer as a CloudEvent.
 func (jt JoinTimer) Event() (cloudevents.Event, error) {
-	e := cloudevents.NewEvent()
-	if err := checkValues([2]string{"id", jt.ID}, [2]string{"source", jt.Source}, [2]string{"subject", jt.Task},
-		[2]string{ExtensionRun, jt.Run}, [2]string{"namespace", jt.Namespace}); err != nil {
-		return e, err
-	}
-	e.SetID(jt.ID)
-	e.SetSource(jt.Source)
-	e.SetType(TypeJoinTimer)
-	e.SetSubject(jt.Task)
-	e.SetExtension(ExtensionRun, jt.Run)
-	if err := e.SetData(cloudevents.ApplicationJSON, jt); err != nil {
-		return e, fmt.Errorf("set join timer data: %w", err)
-	}
-	return e, validate(e, jt.Source)
+	return taskEvent(jt.ID, jt.Source, TypeJoinTimer, jt.Task, jt.Namespace, jt.Run, time.Time{}, jt)
 }
 
 // PublishJoinTimer publishes a join timer and waits until the stream stored it; a
@@ -111,16 +97,12 @@ func parseSkipped(subject string, e cloudevents.Event) (*TaskSkipped, error) {
 }
 
 func parseJoinTimer(subject string, e cloudevents.Event) (*JoinTimer, error) {
-	ns, task, ok := splitSubject(subject, SubjectJoinTimer)
-	if !ok {
-		return nil, fmt.Errorf("type %s on subject %q: want %s.<namespace>.<task>", e.Type(), subject, SubjectJoinTimer)
-	}
 	var jt JoinTimer
-	if err := json.Unmarshal(e.Data(), &jt); err != nil {
-		return nil, fmt.Errorf("join timer data is not JSON: %w", err)
+	if err := taskData(subject, SubjectJoinTimer, e, &jt, &jt.Namespace, &jt.Task); err != nil {
+		return nil, err
 	}
-	if jt.Task != task || jt.Namespace != ns || jt.Run == "" {
-		return nil, fmt.Errorf("join timer data names %s/%s in run %q but was published on %q", jt.Namespace, jt.Task, jt.Run, subject)
+	if jt.Run == "" {
+		return nil, fmt.Errorf("join timer data names no run")
 	}
 	jt.ID, jt.Source = e.ID(), e.Source()
 	return &jt, nil

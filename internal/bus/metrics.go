@@ -25,7 +25,7 @@ var metrics = struct {
 	}, []string{"type", "outcome"}),
 	handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "orca_bus_messages_total",
-		Help: "Messages consumed, by consumer and outcome (acked, retried, deadlettered).",
+		Help: "Messages consumed, by consumer and outcome (acked, retried, deferred, deadlettered).",
 	}, []string{"consumer", "outcome"}),
 	latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "orca_bus_handler_seconds",

@@ -74,6 +74,7 @@ func (c *Consumer) ensure(ctx context.Context, si *jetstream.StreamInfo) error {
 		// until RetryFor, then dead-lettered by the consumer.
 		MaxDeliver:    -1,
 		MaxAckPending: c.opts.MaxAckPending,
+		MaxWaiting:    c.opts.MaxWaiting,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	}
 	js, stream := c.bus.js, c.bus.stream
@@ -82,9 +83,11 @@ func (c *Consumer) ensure(ctx context.Context, si *jetstream.StreamInfo) error {
 		var cons jetstream.Consumer
 		switch {
 		case err == nil:
-			// Where a consumer starts cannot change: keep it.
+			// Where a consumer starts, and how many pulls the server keeps
+			// waiting for it, cannot change: keep them.
 			old := cur.CachedInfo().Config
 			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+			cfg.MaxWaiting = old.MaxWaiting
 			cons, err = js.UpdateConsumer(ctx, stream, cfg)
 		case errors.Is(err, jetstream.ErrConsumerNotFound):
 			start := c.pos.resume(ctx, c, si)

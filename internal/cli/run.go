@@ -37,6 +37,9 @@ type RunOptions struct {
 	// Actions are the actions service's own options (its flags); Namespaces
 	// comes from App.
 	Actions actions.Options
+	// Dispatcher are the dispatcher's own options (its flags); Namespaces and
+	// RetryFor come from App.
+	Dispatcher dispatcher.Options
 	// StateDir holds the embedded server's JetStream files; default DefaultStateDir.
 	StateDir string
 	// NATSHost and NATSPort are where the embedded server listens; defaults
@@ -136,7 +139,7 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 		// this host is what a local test of an Action calls.
 		o.Actions.Egress.AllowedCIDRs = append(o.Actions.Egress.AllowedCIDRs, actions.LoopbackCIDRs...)
 	}
-	err := app.Run(ctx, RunName, o.App, AllServices(o.App, o.Actions))
+	err := app.Run(ctx, RunName, o.App, AllServices(o.App, o.Actions, o.Dispatcher))
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause // the sandbox failed
 	}
@@ -144,16 +147,17 @@ func RunAll(ctx context.Context, stderr io.Writer, o RunOptions) error {
 }
 
 // AllServices returns the Setup of the four services on one manager.
-func AllServices(o app.Options, ao actions.Options) app.Setup {
+func AllServices(o app.Options, ao actions.Options, do dispatcher.Options) app.Setup {
 	ao.Namespaces = o.Namespaces
+	do.Namespaces, do.Consumer.RetryFor = o.Namespaces, o.RetryFor
 	return func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
 		if err := scheduler.Setup(ctx, mgr, b, scheduler.Options{}); err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}
-		if err := dispatcher.Setup(ctx, mgr, b, dispatcher.Options{Namespaces: o.Namespaces, Consumer: bus.ConsumerOptions{RetryFor: o.RetryFor}}); err != nil {
+		if err := dispatcher.Setup(ctx, mgr, b, do); err != nil {
 			return fmt.Errorf("dispatcher: %w", err)
 		}
-		if err := watcher.Setup(ctx, mgr, b, watcher.Options{}); err != nil {
+		if err := watcher.Setup(ctx, mgr, b, watcher.Options{StatusWritesPerSecond: o.TaskStatusQPS}); err != nil {
 			return fmt.Errorf("watcher: %w", err)
 		}
 		ao.Consumer.RetryFor = o.RetryFor
@@ -206,6 +210,7 @@ func runCmd(ctx context.Context, c *cmdEnv, args []string) error {
 	var o RunOptions
 	o.App.BindFlags(fs)
 	o.Actions.BindFlags(fs)
+	o.Dispatcher.BindFlags(fs)
 	fs.StringVar(&o.StateDir, "state-dir", "", "folder of the embedded NATS's JetStream files and of the sandbox (default: $XDG_STATE_HOME/orca, else ~/.local/state/orca)")
 	fs.StringVar(&o.NATSHost, "nats-host", "127.0.0.1", "address the embedded NATS listens on (ignored with --nats-url)")
 	fs.IntVar(&o.NATSPort, "nats-port", DefaultNATSPort, "port of the embedded NATS; 0 picks a free one (ignored with --nats-url)")

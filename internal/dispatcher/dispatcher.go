@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,6 +43,10 @@ type Options struct {
 	// AfterCreate, when set, is called after each Pod the dispatcher created, before
 	// the event is acknowledged; tests use it to stop a dispatcher at that point.
 	AfterCreate func(pod *corev1.Pod)
+	// MaxRunSteps is how many Pods a run may start before the dispatcher halts it,
+	// unless a Task's spec.maxRunSteps says otherwise; default
+	// orcav1.DefaultMaxRunSteps. See steps.go.
+	MaxRunSteps int
 }
 
 // Dispatcher creates the Pods of the Tasks that events trigger.
@@ -66,6 +71,9 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if o.CreateParallelism <= 0 {
 		o.CreateParallelism = 32
 	}
+	if o.MaxRunSteps <= 0 {
+		o.MaxRunSteps = orcav1.DefaultMaxRunSteps
+	}
 	if err := AddIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("index tasks: %w", err)
 	}
@@ -82,7 +90,8 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	}
 	co := o.Consumer
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
-	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped)
+	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped,
+		bus.SubjectTaskRetrying)
 	co.Concurrency = o.Concurrency
 	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
@@ -116,12 +125,17 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) (err error) 
 			return err
 		}
 		return d.startJoins(ctx, del)
+	case del.Retry != nil:
+		return d.handleRetry(ctx, del.Retry)
 	default:
 		return bus.Permanent(fmt.Errorf("event %q is neither an ignition nor a task event", del.Event.ID()))
 	}
 
 	var tasks orcav1.TaskList
-	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name}); err != nil {
+	// The cache's own objects, not copies (a fan-out lists many): they are only
+	// read, and buildPod copies the template it changes.
+	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
 	}
 	if len(tasks.Items) == 0 && del.Ignition != nil {
@@ -159,12 +173,23 @@ func (d *Dispatcher) listUncached(ctx context.Context, ns, name string, out *orc
 	return nil
 }
 
-// startAll creates the Pods of tasks, a bounded number at once. It fails when a
-// create failed for a reason that a retry may fix; every Pod that was created is
-// found again as AlreadyExists on the retry.
+// startAll creates the Pods of tasks, a bounded number at once, as far as the
+// loop guard admits them (steps.go). It fails when a create failed for a reason
+// that a retry may fix; every Pod that was created is found again as
+// AlreadyExists on the retry.
 func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start) error {
+	tasks, err := d.admit(ctx, tasks, s)
+	if err != nil || len(tasks) == 0 {
+		return err
+	}
+	var notCreated atomic.Int64
+	defer func() { d.release(ctx, tasks[0].Namespace, s.Run, notCreated.Load()) }()
 	if len(tasks) == 1 {
-		return d.startTask(ctx, &tasks[0], s)
+		created, err := d.startTask(ctx, &tasks[0], s)
+		if !created {
+			notCreated.Add(1)
+		}
+		return err
 	}
 	var (
 		wg   sync.WaitGroup
@@ -176,7 +201,11 @@ func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start)
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := d.startTask(ctx, &tasks[i], s); err != nil {
+			created, err := d.startTask(ctx, &tasks[i], s)
+			if !created {
+				notCreated.Add(1)
+			}
+			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -187,29 +216,30 @@ func (d *Dispatcher) startAll(ctx context.Context, tasks []orcav1.Task, s start)
 	return errors.Join(errs...)
 }
 
-func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) error {
+// startTask creates the Pod that s starts for task and says whether it did.
+func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) (bool, error) {
 	pod := buildPod(task, s)
 	err := d.client.Create(ctx, pod)
 	switch {
 	case err == nil:
 		metrics.podsCreated.Inc()
 		d.log.Info("pod created", "namespace", pod.Namespace, "pod", pod.Name, "task", task.Name,
-			"initiator", s.Initiator, "run", s.Run)
+			"initiator", s.Initiator, "run", s.Run, "attempt", pod.Annotations[orcav1.AnnotationAttempt])
 		if d.opts.AfterCreate != nil {
 			d.opts.AfterCreate(pod)
 		}
-		return d.clearFailure(ctx, task, pod.Name)
+		return true, d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
 		d.dropDuplicate(task, pod.Name, s)
-		return nil
+		return false, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 		metrics.podsRejected.Inc()
-		return d.reportInvalid(ctx, task, pod.Name, err)
+		return false, d.reportInvalid(ctx, task, pod.Name, err)
 	default:
 		metrics.podCreateErrors.Inc()
 		if ctx.Err() == nil {
 			d.reportRetrying(ctx, task, pod.Name, err)
 		}
-		return fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
+		return false, fmt.Errorf("create pod %q for task %s/%s: %w", pod.Name, task.Namespace, task.Name, err)
 	}
 }

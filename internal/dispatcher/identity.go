@@ -21,7 +21,7 @@ func (d *Dispatcher) taskReplaced(ctx context.Context, r bus.TaskResult) (bool, 
 	}
 	key := client.ObjectKey{Namespace: r.Namespace, Name: r.Task}
 	var task orcav1.Task
-	err := d.client.Get(ctx, key, &task)
+	err := d.client.Get(ctx, key, &task, client.UnsafeDisableDeepCopy) // only its uid is read
 	if apierrors.IsNotFound(err) {
 		// The cache may not have the Task applied again yet: ask the API server.
 		err = d.reader.Get(ctx, key, &task)

@@ -149,7 +149,8 @@ func (j *joins) act(ctx context.Context, task *orcav1.Task, p *join.Program, ste
 	case join.Start:
 		s := start{EventSource: SourceJoin, EventID: st.Run, Run: st.Run, Initiator: dec.By, Inputs: join.Inputs(p, st.Results)}
 		s.Data = st.Results[dec.By].Message
-		err = j.d.startTask(ctx, task, s)
+		// Through the loop guard: a join's start is a step of its run.
+		err = j.d.startAll(ctx, []orcav1.Task{*task}, s)
 	case join.Skip:
 		err = j.d.bus.PublishTaskSkipped(ctx, bus.TaskSkipped{ID: join.EventID("skip", task, st.Run), Source: SourceDispatcher, Result: result})
 		if err == nil {

@@ -22,10 +22,10 @@ func TestJoinPodsGetInputsAndANamePerRun(t *testing.T) {
 	assert.Equal(t, PodName("d", SourceJoin, "run-1"), pod.Name, "one name per (Task, run)")
 	assert.Equal(t, []corev1.EnvVar{
 		{Name: "ORCA_INITIATOR", Value: "c"}, {Name: "ORCA_DATA", Value: "from c"}, {Name: "ORCA_RUN", Value: "run-1"},
-		{Name: "ORCA_INPUTS", Value: `{"c":{}}`},
+		{Name: "ORCA_ATTEMPT", Value: "1"}, {Name: "ORCA_INPUTS", Value: `{"c":{}}`},
 	}, pod.Spec.Containers[0].Env, "the template's own ORCA_INPUTS gives way")
 
 	s.Inputs = ""
 	plain := buildPod(task, s)
-	assert.Equal(t, "from template", plain.Spec.Containers[0].Env[3].Value, "a Pod that is not a join's keeps the template's ORCA_INPUTS")
+	assert.Equal(t, "from template", plain.Spec.Containers[0].Env[4].Value, "a Pod that is not a join's keeps the template's ORCA_INPUTS")
 }

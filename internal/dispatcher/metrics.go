@@ -13,6 +13,7 @@ var metrics = struct {
 	podCreateErrors prometheus.Counter
 	joinsSkipped    prometheus.Counter
 	joinsTimedOut   prometheus.Counter
+	halted          prometheus.Counter
 }{
 	podsCreated: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_pods_created_total",
@@ -42,9 +43,13 @@ var metrics = struct {
 		Name: "orca_dispatcher_joins_timed_out_total",
 		Help: "Runs in which a startWhen condition was still undecided at its timeout.",
 	}),
+	halted: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_halted_total",
+		Help: "Task starts that the loop guard refused because their run had started as many Pods as the limit allows.",
+	}),
 }
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors,
-		metrics.joinsSkipped, metrics.joinsTimedOut)
+		metrics.joinsSkipped, metrics.joinsTimedOut, metrics.halted)
 }

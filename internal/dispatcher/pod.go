@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,6 +27,13 @@ type start struct {
 	Data        string
 	// Inputs is ORCA_INPUTS, set for the Pods of joins only.
 	Inputs string
+	// Attempt is the number of the attempt in its run (0 means 1), FailedAttempts
+	// the run's failures so far that count against the retry limit, and
+	// RunStarted when the run's first attempt was created (zero: now). See
+	// retry.go.
+	Attempt        int32
+	FailedAttempts int32
+	RunStarted     time.Time
 }
 
 // PodName returns the name of the Pod that the event (source, id) starts for
@@ -58,7 +67,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 	tmpl := task.Spec.Template.DeepCopy()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        PodName(task.Name, s.EventSource, s.EventID),
+			Name:        AttemptPodName(task.Name, s.EventSource, s.EventID, s.Attempt),
 			Namespace:   task.Namespace,
 			Labels:      tmpl.Labels,
 			Annotations: tmpl.Annotations,
@@ -95,6 +104,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 		{Name: orcav1.EnvInitiator, Value: s.Initiator},
 		{Name: orcav1.EnvData, Value: s.Data},
 		{Name: orcav1.EnvRun, Value: s.Run},
+		{Name: orcav1.EnvAttempt, Value: strconv.Itoa(int(max(s.Attempt, 1)))},
 	}
 	if s.Inputs != "" {
 		env = append(env, corev1.EnvVar{Name: orcav1.EnvInputs, Value: s.Inputs})
@@ -105,6 +115,7 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 	for i := range pod.Spec.Containers {
 		pod.Spec.Containers[i].Env = withEnv(pod.Spec.Containers[i].Env, env)
 	}
+	setAttempt(pod, task, s, time.Now())
 	return pod
 }
 

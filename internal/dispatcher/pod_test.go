@@ -77,12 +77,13 @@ func TestBuildPodPutsOrcaEnvInEveryContainer(t *testing.T) {
 	assert.True(t, *pod.OwnerReferences[0].Controller)
 
 	for _, c := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
-		require.GreaterOrEqual(t, len(c.Env), 3, c.Name)
+		require.GreaterOrEqual(t, len(c.Env), 4, c.Name)
 		assert.Equal(t, []corev1.EnvVar{
 			{Name: "ORCA_INITIATOR", Value: "ignitor1"}, {Name: "ORCA_DATA", Value: "payload"}, {Name: "ORCA_RUN", Value: "run 1"},
-		}, c.Env[:3], c.Name)
+			{Name: "ORCA_ATTEMPT", Value: "1"},
+		}, c.Env[:4], c.Name)
 	}
-	assert.Equal(t, []corev1.EnvVar{{Name: "OWN", Value: "$(ORCA_DATA)"}}, pod.Spec.Containers[0].Env[3:],
+	assert.Equal(t, []corev1.EnvVar{{Name: "OWN", Value: "$(ORCA_DATA)"}}, pod.Spec.Containers[0].Env[4:],
 		"the template's own ORCA_DATA gives way; its other variables follow Orca's")
 	assert.Equal(t, "from template", task.Spec.Template.Spec.Containers[0].Env[0].Value, "the cached Task is not changed")
 }

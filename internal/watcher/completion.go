@@ -16,6 +16,14 @@ type completion struct {
 	Message          string
 	MessageTruncated bool
 	FinishedAt       time.Time
+
+	// Attempt is the number of the Pod's attempt in its run. Retried says that the
+	// run goes on with another attempt at RetryAt. EndedByDeadline says that the
+	// watcher ended the Pod at its run's deadline. See retry.go.
+	Attempt         int32
+	Retried         bool
+	RetryAt         time.Time
+	EndedByDeadline bool
 }
 
 // noExitCode is the exit code reported when no container reported one.

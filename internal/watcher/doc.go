@@ -1,8 +1,28 @@
-// Package watcher reports how Orca's Pods end. For every Pod that Orca started it
-// waits until the Pod ends, publishes orca.task.succeeded or orca.task.failed with
-// the termination message (event id = the Pod's uid, so a republish is deduped),
-// records the run in the Task's status, and only then removes the completion
-// finalizer that the dispatcher put on the Pod: a Pod cannot vanish unreported.
+// Package watcher reports how Orca's Pods end and keeps each Task's status a view
+// of its Pods. It has two controllers:
+//
+//   - The pod completion controller (pods.go) publishes orca.task.succeeded or
+//     orca.task.failed with the termination message as soon as a Pod ends (event
+//     id = the Pod's uid, so a republish is deduped). That event starts the next
+//     Task, so nothing else is on its path: it writes nothing to the API server.
+//   - The task status controller (tasks.go) looks at a Task's Pods at most once per
+//     interval (Options.StatusInterval, 250 ms): a change of any of its Pods
+//     enqueues the Task that much later (coalesce), so one look and one status
+//     write cover every change in that time, and the write never comes between a
+//     Pod's end and the create of the Pod it starts. It sets the state (Running
+//     while a Pod has not ended) and the active Pods, counts the runs of the ended
+//     Pods whose event is stored (runs.go: the history, lastSuccess, lastFailure,
+//     failuresCount), and only then removes the completion finalizer that the
+//     dispatcher put on each Pod: a Pod cannot vanish unreported or uncounted.
+//
+// A run is counted once. One status write counts at most as many runs as the
+// history keeps (10), with the resourceVersion it read (a write from a stale
+// cache meets a conflict and is tried again later), and a run found in the
+// history is only let go, never counted again: that covers a watcher that
+// stopped between the write and the finalizer patch. The ledger (ledger.go)
+// remembers in memory which Pods were published and let go; after a restart the
+// ended Pods that keep the finalizer are published again, and the stream's
+// duplicate window stores each event once.
 //
 // A Pod succeeded when its phase is Succeeded and every container exited 0.
 // Anything else that ends it is a failure with a reason: a non-zero exit code
@@ -23,10 +43,9 @@
 // A Pod's run belongs to the Task object that started it (its uid, in the Pod's
 // annotation and owner reference). When that Task was deleted, or deleted and
 // applied again under the same name, the event is still published, with the old
-// TaskUID, but the run is not recorded on the namesake.
+// TaskUID, but the run is not counted on the namesake: the Pod is only let go.
 //
-// A second controller keeps each Task's state (Pending or Running) and its list of
-// active Pods in step with the Pods that exist. When a Pod ends, it leaves both to
-// the record of the run, which writes them with the history in one status write,
-// and writes them itself only if that record is late (the bus is down, say).
+// Policies on runs (retries, history limits, cleanup of ended Pods) belong in the
+// task status controller, after a run is counted: Reconcile sorts a Task's Pods
+// out (sort), writes the status (write) and lets counted Pods go (release).
 package watcher

@@ -104,6 +104,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.checkPods(pods, runs, h.kubelet)
+	o.checkAttempts(pods, runs)
 	o.checkWebhooks(h.receiver.byRun(), runs)
 	dead, err := readDeadLetters(ctx, h.js)
 	if err != nil {
@@ -181,6 +182,9 @@ func (h *harness) start(ctx context.Context) error {
 	}
 	h.receiver = newReceiver()
 	if err := applyWorkflow(ctx, c, namespace, h.receiver.url()); err != nil {
+		return err
+	}
+	if err := applyRetried(ctx, c, namespace); err != nil {
 		return err
 	}
 

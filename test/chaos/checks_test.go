@@ -57,7 +57,7 @@ const (
 	assertConsumer   = "a deleted consumer is made again by its running service"
 )
 
-var assertions = []string{assertOnce, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
+var assertions = []string{assertOnce, assertAttempts, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
 
 // checkPods checks every run's Pods: one per Task, with the right data, ended
 // and without Orca's finalizer; it fills the run figures and latencies.

@@ -23,10 +23,10 @@ import (
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
-// kubelet ends each of Orca's Pods in the namespace Succeeded, with a termination
-// message derived from its ORCA_DATA (see output), as a node would after running
-// it. It also notes when it first saw each Pod and when any Pod last changed,
-// for the latency figures and the quiet detection.
+// kubelet ends each of Orca's Pods in the namespace, Succeeded (or Failed: see
+// exitCode), with a termination message derived from its ORCA_DATA (see output),
+// as a node would after running it. It also notes when it first saw each Pod and
+// when any Pod last changed, for the latency figures and the quiet detection.
 type kubelet struct {
 	client   client.Client
 	queue    workqueue.TypedRateLimitingInterface[types.NamespacedName]
@@ -109,7 +109,7 @@ func (k *kubelet) next(ctx context.Context) bool {
 		return true
 	}
 	msg := output(pod.Annotations[orcav1.AnnotationTask], envValue(pod, orcav1.EnvData))
-	err = testenv.Kubelet{Client: k.client}.EndCached(ctx, pod, 0, msg)
+	err = testenv.Kubelet{Client: k.client}.EndCached(ctx, pod, exitCode(pod), msg)
 	if err != nil && !apierrors.IsNotFound(err) {
 		k.queue.AddRateLimited(key)
 		return true

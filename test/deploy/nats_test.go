@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
@@ -19,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	orcaactions "github.com/sirocco-cloud/orca/internal/actions"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
@@ -160,6 +162,39 @@ func (u *user) expectViolation(t *testing.T, what string, before int) {
 	assert.NoError(t, err, "%s: %s should be a permissions violation; log:\n%s", u.name, what, u.log.String())
 }
 
+// refusedSubjects has the user publish a task event on each subject, with a core
+// publish (which the server does not answer), and expects a permissions
+// violation for each.
+func (u *user) refusedSubjects(t *testing.T, subjects ...string) {
+	t.Helper()
+	ev, err := taskEvent(true, "team-a", "task1", u.name+"-forged").Event()
+	require.NoError(t, err)
+	for _, subject := range subjects {
+		before := len(violations(u.log))
+		require.NoError(t, u.bus.Republish(subject, ev), "a core publish is not answered")
+		u.expectViolation(t, "publishing on "+subject, before)
+	}
+}
+
+// positionSaved waits until the consumer's position is in Orca's state bucket,
+// read by the user with nats.go: a direct get of that one key.
+func positionSaved(t *testing.T, srv *bus.Embedded, user, consumer string) {
+	t.Helper()
+	js, err := jetstream.New(rawConn(t, srv, user))
+	require.NoError(t, err)
+	kv, err := js.KeyValue(t.Context(), bus.StateBucket(bus.DefaultStream))
+	require.NoError(t, err, "%s opens the state bucket", user)
+	var p bus.ConsumerPosition
+	err = testenv.Eventually(t.Context(), 10*time.Second, func(ctx context.Context) (bool, error) {
+		e, err := kv.Get(ctx, "position."+consumer)
+		if err != nil {
+			return false, err
+		}
+		return json.Unmarshal(e.Value(), &p) == nil && p.Sequence > 0, nil
+	})
+	require.NoError(t, err, "%s reads the saved position of %s", user, consumer)
+}
+
 // clean checks that the user met no permissions violation so far.
 func (u *user) clean(t *testing.T) {
 	t.Helper()
@@ -176,6 +211,19 @@ func ignition(ns, name, id string) bus.Ignition {
 func taskEvent(succeeded bool, ns, task, id string) bus.TaskEvent {
 	return bus.TaskEvent{ID: id, Source: "test/deploy", Succeeded: succeeded, Result: bus.TaskResult{
 		Task: task, Namespace: ns, Pod: task + "-pod", Run: "run-1", Initiator: "ignitor1", Message: "42", FinishedAt: time.Now(),
+	}}
+}
+
+func retryEvent(ns, task, id string) bus.RetryEvent {
+	return bus.RetryEvent{ID: id, Source: "test/deploy", Retry: bus.TaskRetry{
+		TaskResult:  bus.TaskResult{Task: task, Namespace: ns, Pod: task + "-pod", Run: "run-1", Initiator: "ignitor1", Attempt: 1, FinishedAt: time.Now()},
+		NextAttempt: 2, RetryAt: time.Now(), TriggerSource: "test/deploy", TriggerID: "ig-1",
+	}}
+}
+
+func haltEvent(ns, task, id string) bus.HaltEvent {
+	return bus.HaltEvent{ID: id, Source: "test/deploy", Halt: bus.TaskHalt{
+		Task: task, Namespace: ns, Run: "run-1", Initiator: "ignitor1", Attempt: 1, Steps: 10, Limit: 10, HaltedAt: time.Now(),
 	}}
 }
 
@@ -267,15 +315,23 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		scheduler.refused(t, "publishing a task event", func(ctx context.Context) error {
 			return scheduler.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "sched-forged"))
 		})
+		// It consumes nothing: Orca's state bucket is not for it.
+		scheduler.refusedSubjects(t, "$JS.API.STREAM.INFO.KV_ORCA_STATE", "$JS.API.STREAM.CREATE.KV_ORCA_STATE",
+			"$KV.ORCA_STATE.position.orca-dispatcher")
 	})
 
 	t.Run("watcher", func(t *testing.T) {
 		require.NoError(t, watcher.bus.EnsureStream(ctx, bus.StreamOptions{}), "finds the stream")
 		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "te-ok")))
 		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(false, ns, "task2", "te-ko")))
+		require.NoError(t, watcher.bus.PublishRetry(ctx, retryEvent(ns, "task4", "te-retry")))
 		watcher.clean(t)
 		watcher.refused(t, "publishing an ignition", func(ctx context.Context) error {
 			return watcher.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "watch-forged"))
+		})
+		watcher.refusedSubjects(t, "$JS.API.STREAM.INFO.KV_ORCA_STATE", "$KV.ORCA_STATE.ledger.actions.forged")
+		watcher.refused(t, "publishing a halted event", func(ctx context.Context) error {
+			return watcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "watch-forged-halt"))
 		})
 	})
 
@@ -293,12 +349,50 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		// It consumes ignitions and task events, acks them, and dead-letters what
 		// it cannot use.
 		consumeAll(t, dispatcher, bus.ConsumerOptions{
-			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions}, bus.FilterTaskEvents...),
-		}, []string{"ig-scheduled", "ig-external", "ig-poison", "te-ok", "te-ko"}, func(d *bus.Delivery) error {
+			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions, bus.SubjectTaskRetrying + ".>", bus.SubjectTaskSkipped + ".>"}, bus.FilterTaskEvents...),
+		}, []string{"ig-scheduled", "ig-external", "ig-poison", "te-ok", "te-ko", "te-retry"}, func(d *bus.Delivery) error {
 			if d.Event.ID() == "ig-poison" {
 				return bus.Permanent(errors.New("test: unusable"))
 			}
 			return nil
+		})
+		// It keeps its position in Orca's state bucket and reads it back, and
+		// touches no other entry there: not the actions service's position, nor
+		// its ledger.
+		positionSaved(t, srv, "orca-dispatcher", "orca-dispatcher")
+		// Its loop guard counts each run's steps and says when it halts a run.
+		_, steps, err := dispatcher.bus.Counters("steps").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), steps)
+		require.NoError(t, dispatcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "halt-1")))
+		dispatcher.clean(t)
+		dispatcher.refused(t, "writing the actions service's ledger", func(ctx context.Context) error {
+			return dispatcher.bus.Ledger(orcaactions.LedgerName).Record(ctx, "notify", "te-ok")
+		})
+		dispatcher.refused(t, "reading the actions service's ledger", func(ctx context.Context) error {
+			_, err := dispatcher.bus.Ledger(orcaactions.LedgerName).Done(ctx, "notify", "te-ok")
+			return err
+		})
+		dispatcher.refusedSubjects(t,
+			"$KV.ORCA_STATE.position.orca-actions", "$KV.ORCA_STATE.position.orca-spy",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.position.orca-actions",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE", "$JS.API.STREAM.MSG.GET.KV_ORCA_STATE",
+			"$JS.API.STREAM.PURGE.KV_ORCA_STATE", "$JS.API.STREAM.DELETE.KV_ORCA_STATE",
+			"$JS.API.STREAM.UPDATE.KV_ORCA_STATE", "$JS.API.CONSUMER.CREATE.KV_ORCA_STATE",
+		)
+		// The direct get of its own key names the key in the subject: a body that
+		// asks for another message is turned down.
+		msg, err := rawConn(t, srv, "orca-dispatcher").Request(
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.position.orca-dispatcher", []byte(`{"seq":1}`), 2*time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, "408", msg.Header.Get("Status"), "a direct get of another sequence")
+		assert.Empty(t, msg.Data)
+		dispatcher.refused(t, "publishing a retrying event", func(ctx context.Context) error {
+			return dispatcher.bus.PublishRetry(ctx, retryEvent(ns, "task1", "disp-forged-retry"))
+		})
+		dispatcher.refused(t, "counting with another service's counters", func(ctx context.Context) error {
+			_, _, err := dispatcher.bus.Counters("other").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
+			return err
 		})
 		dispatcher.refused(t, "publishing orca.task.succeeded", func(ctx context.Context) error {
 			return dispatcher.bus.PublishTaskEvent(ctx, taskEvent(true, "x", "y", "disp-forged"))
@@ -320,24 +414,32 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			[]string{"te-ok", "te-ko"}, func(d *bus.Delivery) error {
 				return actions.bus.Republish("orca-notify.team-a."+d.Task.Result.Task, d.Event)
 			})
-		ev, err := taskEvent(true, ns, "task1", "act-forged").Event()
+		// It keeps its position and its ledger of actions run in Orca's state bucket.
+		positionSaved(t, srv, "orca-actions", "orca-actions")
+		ledger := actions.bus.Ledger(orcaactions.LedgerName)
+		require.NoError(t, ledger.Record(ctx, "notify", "te-ok"))
+		done, err := ledger.Done(ctx, "notify", "te-ok")
 		require.NoError(t, err)
+		assert.True(t, done, "the ledger has what it recorded")
+		actions.clean(t)
 		// Everything outside its allow-list is refused: Orca's events, reading any
-		// stored message, other consumers and their acks, JetStream administration
-		// (the API calls of later NATS versions too), other subjects, inboxes.
-		for _, subject := range []string{
+		// stored message, other consumers and their acks and positions, other
+		// ledgers, JetStream administration (the API calls of later NATS versions
+		// too), other subjects, inboxes.
+		actions.refusedSubjects(t,
 			"orca.ignited.team-a.ignitor1", "orca.task.succeeded.team-a.task1",
 			"$JS.API.STREAM.MSG.GET.ORCA", "$JS.API.DIRECT.GET.ORCA", "$JS.API.STREAM.DELETE.ORCA", "$JS.API.STREAM.PURGE.ORCA",
 			"$JS.API.STREAM.UPDATE.ORCA", "$JS.API.STREAM.LIST", "$JS.API.CONSUMER.LIST.ORCA",
 			"$JS.API.CONSUMER.DELETE.ORCA.orca-dispatcher", "$JS.API.CONSUMER.RESET.ORCA.orca-dispatcher",
 			"$JS.API.CONSUMER.CREATE.ORCA.event-reader", "$JS.API.CONSUMER.CREATE.ORCA.orca-spy",
 			"$JS.API.CONSUMER.MSG.NEXT.ORCA.event-reader", "$JS.ACK.ORCA.orca-dispatcher.1.2.3.4.5.6",
-			"$JS.ACK.ORCA.event-reader.1.2.3.4.5.6", "alerts.builds", "orca-notify", "_INBOX.someone.else",
-		} {
-			before := len(violations(actions.log))
-			require.NoError(t, actions.bus.Republish(subject, ev), "a core publish is not answered")
-			actions.expectViolation(t, "publishing on "+subject, before)
-		}
+			"$JS.ACK.ORCA.event-reader.1.2.3.4.5.6",
+			"$KV.ORCA_STATE.position.orca-dispatcher", "$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.position.orca-dispatcher",
+			"$KV.ORCA_STATE.ledger.other.x", "$KV.ORCA_STATE.ledger.actions.x.y",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE", "$JS.API.STREAM.MSG.GET.KV_ORCA_STATE", "$JS.API.STREAM.PURGE.KV_ORCA_STATE",
+			"$JS.API.STREAM.DELETE.KV_ORCA_STATE", "$JS.API.STREAM.UPDATE.KV_ORCA_STATE",
+			"alerts.builds", "orca-notify", "_INBOX.someone.else",
+		)
 		actions.refused(t, "taking the dispatcher's consumer", func(ctx context.Context) error {
 			_, err := actions.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-dispatcher", Subjects: bus.FilterTaskEvents}, func(context.Context, *bus.Delivery) error { return nil })
 			return err
@@ -432,7 +534,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			require.NoError(t, m.DoubleAck(ctx))
 		}
 		require.NoError(t, batch.Error())
-		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "join-skip", "join-timeout", "te-live"}, ids, "the forged task events were never stored")
+		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "join-skip", "join-timeout", "te-retry", "halt-1", "te-live"}, ids, "the forged task events were never stored")
 
 		short := func() context.Context {
 			c, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
@@ -468,11 +570,13 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			"orca.join.timer.team-a.d",
 			"orca.task.failed.team-a.d",
 			"orca.task.failed.team-a.task2",
+			"orca.task.halted.team-a.task1",
+			"orca.task.retrying.team-a.task4",
 			"orca.task.skipped.team-a.d",
 			"orca.task.succeeded.team-a.task1",
 			"orca.task.succeeded.team-a.task3",
 		}, subjects, "the dispatcher's dead letter is stored; no forged event is")
-		assert.Equal(t, uint64(10), info.State.Msgs)
+		assert.Equal(t, uint64(12), info.State.Msgs)
 	})
 
 	// Only Orca's stream may exist in the account.
@@ -501,16 +605,16 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	require.NoError(t, err)
 	overlay, err := os.ReadFile(file)
 	require.NoError(t, err)
-	want := strings.NewReplacer(
-		"ORCA.orca-dispatcher", "ORCA."+bus.ScopedConsumerName("orca-dispatcher", scope),
-		"ORCA.orca-actions", "ORCA."+bus.ScopedConsumerName("orca-actions", scope),
-		"position.orca-dispatcher", "position."+bus.ScopedConsumerName("orca-dispatcher", scope),
-		"position.orca-actions", "position."+bus.ScopedConsumerName("orca-actions", scope),
-		"ORCA.orca-joins", "ORCA."+bus.ScopedConsumerName("orca-joins", scope),
-		"position.orca-joins", "position."+bus.ScopedConsumerName("orca-joins", scope),
-	).Replace(string(base))
-	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
-		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))
+	// A durable's name is in its consumer's API subjects and acks (ORCA.<durable>)
+	// and in its position's key (position.<durable>).
+	var scoped []string
+	for _, durable := range []string{"orca-dispatcher", "orca-joins", "orca-actions"} {
+		name := bus.ScopedConsumerName(durable, scope)
+		scoped = append(scoped, "ORCA."+durable, "ORCA."+name, "position."+durable, "position."+name)
+	}
+	want := strings.NewReplacer(scoped...).Replace(string(base))
+	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s, %s and %s",
+		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-joins", scope), bus.ScopedConsumerName("orca-actions", scope))
 
 	watcher := connect(t, srv, "orca-watcher")
 	require.NoError(t, watcher.bus.EnsureStream(ctx, bus.StreamOptions{}))
@@ -521,7 +625,7 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	dispatcher := connect(t, srv, "orca-dispatcher")
 	consumeAll(t, dispatcher, bus.ConsumerOptions{
 		Name:     bus.ScopedConsumerName("orca-dispatcher", scope),
-		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped, bus.SubjectTaskRetrying),
 	}, []string{"ns-ig", "ns-ok"}, func(*bus.Delivery) error { return nil })
 	require.NoError(t, dispatcher.bus.PublishJoinTimer(ctx, bus.JoinTimer{ID: "ns-timer", Source: "test/deploy", Namespace: namespacedNS, Task: "d", TaskUID: "uid", Run: "run-1"}))
 	consumeAll(t, dispatcher, bus.ConsumerOptions{
@@ -538,6 +642,10 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 		Name:     bus.ScopedConsumerName("orca-actions", scope),
 		Subjects: bus.ScopedSubjects(scope, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed),
 	}, []string{"ns-ok"}, func(*bus.Delivery) error { return nil })
+	for user, durable := range map[string]string{"orca-dispatcher": "orca-dispatcher", "orca-actions": "orca-actions"} {
+		positionSaved(t, srv, user, bus.ScopedConsumerName(durable, scope))
+	}
+	actions.refusedSubjects(t, "$KV.ORCA_STATE.position."+bus.ScopedConsumerName("orca-dispatcher", scope))
 	actions.refused(t, "taking the dispatcher's scoped consumer", func(ctx context.Context) error {
 		_, err := actions.bus.Consume(ctx, bus.ConsumerOptions{Name: bus.ScopedConsumerName("orca-dispatcher", scope), Subjects: []string{bus.FilterIgnitions}}, func(context.Context, *bus.Delivery) error { return nil })
 		return err

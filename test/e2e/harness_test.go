@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -48,10 +49,16 @@ func (s *service) stop() {
 // startService starts a service against the test control plane and natsURL.
 func startService(t *testing.T, natsURL, name string, setup app.Setup) *service {
 	t.Helper()
+	return startServiceWith(t, env.Config, natsURL, name, setup)
+}
+
+// startServiceWith is startService with the service's REST config given.
+func startServiceWith(t *testing.T, cfg *rest.Config, natsURL, name string, setup app.Setup) *service {
+	t.Helper()
 	o := app.Options{MetricsAddr: "0", ProbeAddr: "0"}
 	mo := o.ManagerOptions(name)
 	mo.Controller = config.Controller{SkipNameValidation: ptr.To(true)}
-	mgr, err := manager.New(env.Config, mo)
+	mgr, err := manager.New(cfg, mo)
 	require.NoError(t, err)
 	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{natsURL}, Name: name})
 	require.NoError(t, err)

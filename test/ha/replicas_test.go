@@ -12,12 +12,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/sirocco-cloud/orca/internal/actions"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/scheduler"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -124,8 +127,11 @@ func TestTwoReplicasOfEachService(t *testing.T) {
 		}
 	}
 
-	// Steady flow, then a burst that both dispatchers and both actions share.
-	first := burst(t, b, ns, "first", 40)
+	// Steady flow, then a burst that both dispatchers and both actions share. The
+	// server hands each message to the oldest pull request waiting, so a burst
+	// smaller than the pulls one replica keeps waiting (one per free worker: 32
+	// for a dispatcher, 64 for an actions service) could all go to one replica.
+	first := burst(t, b, ns, "first", actions.DefaultConcurrency+16)
 	waitDelivered(t, ns, hook, first)
 	split := func(svc string) (float64, float64) { return acked(t, procs[svc][0]), acked(t, procs[svc][1]) }
 	da, db := split("dispatcher")
@@ -174,6 +180,21 @@ func TestTwoReplicasOfEachService(t *testing.T) {
 	assert.Less(t, watchTakeover, 5*time.Second)
 	third := burst(t, b, ns, "third", 5)
 	waitDelivered(t, ns, hook, third)
+
+	// The ticks stop, and the last ones finish, before everything is counted.
+	_, err := env.Kubectl(t.Context(), "patch", "ignitor", "tick", "-n", ns, "--type=merge", "-p", `{"spec":{"suspend":true}}`)
+	require.NoError(t, err)
+	err = testenv.Eventually(t.Context(), 30*time.Second, func(ctx context.Context) (bool, error) {
+		var ig orcav1.Ignitor
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "tick"}, &ig)
+		return err == nil && meta.IsStatusConditionTrue(ig.Status.Conditions, scheduler.ConditionSuspended), err
+	})
+	require.NoError(t, err, "the tick Ignitor is suspended")
+	var ticks []string
+	for _, m := range stored(t, srv.URL(), bus.IgnitionSubject(ns, "tick")) {
+		ticks = append(ticks, m.ID)
+	}
+	waitDelivered(t, ns, hook, ticks)
 
 	checkOnce(t, srv.URL(), ns, hook)
 	// The scheduler skips the times it missed while nobody led: the longest pause

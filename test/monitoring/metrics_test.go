@@ -254,7 +254,10 @@ func scrapeRunningOrca(t *testing.T) map[string][]map[string]string {
 		`orca_bus_published_total{outcome="stored",type="cloud.sirocco.orca.task.failed"} 1`,
 		`orca_bus_event_age_seconds_bucket{consumer="orca-dispatcher-`, // scoped to the namespace
 		`orca_consumer_pending_messages{consumer="orca-dispatcher-`,
-		`orca_stream_max_bytes{stream="ORCA"} -1`,
+		// The stream's default limits, and its usage against them.
+		fmt.Sprintf(`orca_stream_max_bytes{stream="ORCA"} %g`, float64(bus.DefaultStreamMaxBytes)),
+		fmt.Sprintf(`orca_stream_max_messages{stream="ORCA"} %g`, float64(bus.DefaultStreamMaxMsgs)),
+		`orca_bus_stream_usage_ratio{stream="ORCA"}`,
 	}
 	err = testenv.Eventually(t.Context(), 30*time.Second, func(ctx context.Context) (bool, error) {
 		body, err := get(ctx, "http://"+metricsAddr+"/metrics")

@@ -38,7 +38,9 @@ func TestKubectlGetTasksPrintsTheContractColumns(t *testing.T) {
 	assert.Equal(t,
 		[]string{"task1", "Pending", "2020-02-07T16:15:14Z", "2020-02-07T16:13:32Z", "3", `["ignitor1"]`, "", `["task1"]`},
 		columns(lines[0], lines[1]))
-	assert.Equal(t, []string{"task2", "", "", "", "", "", `["task1"]`, ""},
+	// A Task that never ran reads Pending with no failures, with no status
+	// written: the API server defaults them.
+	assert.Equal(t, []string{"task2", "Pending", "", "", "0", "", `["task1"]`, ""},
 		columns(lines[0], lines[2]))
 }
 

@@ -56,8 +56,29 @@ type TaskSpec struct {
 	// descriptions inside the template to keep the CRD small).
 	// +required
 	// +kubebuilder:validation:XValidation:rule="has(self.spec) && size(self.spec.containers) > 0",message="template.spec.containers must list at least one container"
-	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy != 'Always'",message="template.spec.restartPolicy must be Never or OnFailure: a Task's Pod runs to completion"
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.restartPolicy) || self.spec.restartPolicy == 'Never'",message="template.spec.restartPolicy must be Never: a Task's Pod runs once (with OnFailure the kubelet would restart a failed container in place, so the Pod would never fail and startOnFailure never fire); retry with spec.retry"
 	Template corev1.PodTemplateSpec `json:"template"`
+
+	// Retry tries a failed attempt of a run again: see RetryPolicy. Unset: a run
+	// is one attempt.
+	// +optional
+	Retry *RetryPolicy `json:"retry,omitempty"`
+
+	// ActiveDeadlineSeconds bounds a run: its attempts and the waits between them,
+	// counted from the first attempt's creation. A run still going then fails with
+	// reason DeadlineExceeded. Each attempt's own deadline is the template's
+	// activeDeadlineSeconds.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ActiveDeadlineSeconds *int64 `json:"activeDeadlineSeconds,omitempty"`
+
+	// MaxRunSteps is how many Pods a run (one run id, across all its Tasks and
+	// attempts) may have started for this Task to start in it; past it the
+	// dispatcher halts the run. Unset: the dispatcher's --max-run-steps (1000).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000000
+	MaxRunSteps *int32 `json:"maxRunSteps,omitempty"`
 }
 
 // TaskState is whether a Task has a Pod running.
@@ -74,7 +95,9 @@ const (
 // TaskStatus is what Orca observed of a Task's runs.
 type TaskStatus struct {
 	// State is Pending (waiting for a trigger) or Running (at least one Pod active).
+	// A new Task reads Pending without a write (the API server defaults it).
 	// +optional
+	// +kubebuilder:default=Pending
 	State TaskState `json:"state,omitempty"`
 
 	// LastSuccess is when a run of the Task last succeeded.
@@ -87,6 +110,7 @@ type TaskStatus struct {
 
 	// FailuresCount counts the failures since the last success.
 	// +optional
+	// +kubebuilder:default=0
 	FailuresCount int32 `json:"failuresCount"`
 
 	// Active lists the names of the Task's Pods that have not ended.
@@ -132,6 +156,12 @@ type RunRecord struct {
 	Reason string `json:"reason,omitempty"`
 	// FinishedAt is when the run ended.
 	FinishedAt metav1.Time `json:"finishedAt"`
+	// Attempt is the number of the Pod's attempt in its run, from 1.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// Retried says that the attempt failed and spec.retry tries the run again.
+	// +optional
+	Retried bool `json:"retried,omitempty"`
 }
 
 // Task is a Pod template run to completion when an ignition fires or another Task
@@ -152,7 +182,11 @@ type Task struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// +required
-	Spec   TaskSpec   `json:"spec"`
+	Spec TaskSpec `json:"spec"`
+
+	// Status defaults to {} (and its state to Pending), so that a new Task reads
+	// Pending without a write.
+	// +kubebuilder:default={}
 	Status TaskStatus `json:"status,omitempty"`
 }
 

@@ -43,7 +43,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 	}, {
 		name:     "restartPolicy Always",
 		manifest: strings.Replace(validTask, "restartPolicy: Never", "restartPolicy: Always", 1),
-		want:     []string{"spec.template", "restartPolicy must be Never or OnFailure"},
+		want:     []string{"spec.template", "restartPolicy must be Never"},
 	}, {
 		name:     "init container with a capital",
 		manifest: strings.Replace(validTask, "      containers:", "      initContainers:\n      - name: Setup\n        image: busybox\n      containers:", 1),
@@ -181,7 +181,6 @@ func TestValidObjectsAreAccepted(t *testing.T) {
 	ns := namespace(t)
 	for _, manifest := range []string{
 		validTask,
-		strings.Replace(validTask, "restartPolicy: Never", "restartPolicy: OnFailure", 1),
 		strings.Replace(validTask, "startOnIgnition: [ignitor1]", "startOnSuccess: [t]\n  startOnFailure: [t]\n  successActions: [a.b-c]", 1),
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i1\nspec:\n  scheduled: \"2030-02-03T19:34:05Z\"\n",
 		"apiVersion: sirocco.cloud/v1alpha1\nkind: Ignitor\nmetadata:\n  name: i2\nspec:\n  scheduled: \"2030-02-03T19:34:05.5+01:00\"\n",
