@@ -170,6 +170,9 @@ func (o *Options) ManagerOptions(name string) manager.Options {
 		RetryPeriod:                   &retry,
 		GracefulShutdownTimeout:       ptrTo(15 * time.Second),
 	}
+	if o.ReuseControllerNames {
+		opts.Controller.SkipNameValidation = ptrTo(true)
+	}
 	// No service reads managedFields: without them the cache holds less and every
 	// read from it (a deep copy) copies less. An update of an object read from the
 	// cache leaves them as they are: it sends none.

@@ -36,6 +36,8 @@ type TaskRetry struct {
 	RunStartedAt time.Time `json:"runStartedAt"`
 	// Data is the ORCA_DATA every attempt of the run gets.
 	Data string `json:"data"`
+	// Inputs is the ORCA_INPUTS every attempt of a join's run gets.
+	Inputs string `json:"inputs,omitempty"`
 	// TriggerSource and TriggerID identify the event that started the run: with
 	// the attempt, they name the next attempt's Pod.
 	TriggerSource string `json:"triggerSource"`

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -65,6 +66,7 @@ type Dispatcher struct {
 	log      *slog.Logger
 	failing  sync.Map // uids of Tasks whose failed create was reported
 	inFlight *inFlight
+	joins    *joins
 }
 
 // Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
@@ -98,16 +100,20 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if err := setupSlots(mgr, d); err != nil {
 		return fmt.Errorf("task slots controller: %w", err)
 	}
+	if err := d.setupJoins(mgr, b, o); err != nil {
+		return err
+	}
 	co := o.Consumer
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
-	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskRetrying)
+	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped,
+		bus.SubjectTaskRetrying)
 	co.Concurrency = o.Concurrency
 	co.Received = d.inFlight.enter
 	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 
 // handle starts the Tasks that one event triggers.
-func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
+func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) (err error) {
 	var (
 		ns, field, name string
 		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(), Seq: del.Sequence,
@@ -131,6 +137,14 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 		if err := d.release(ctx, r); err != nil {
 			return err
 		}
+	case del.Skipped != nil:
+		// A skip starts nothing through startOnSuccess or startOnFailure; only
+		// the joins that name the Task see it.
+		r := del.Skipped.Result
+		if gone, err := d.taskReplaced(ctx, r); gone || err != nil {
+			return err
+		}
+		return d.startJoins(ctx, del)
 	case del.Retry != nil:
 		return d.handleRetry(ctx, del.Retry, s.Trace)
 	default:
@@ -140,6 +154,12 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 	var tasks orcav1.TaskList
 	if err := d.lookup(ctx, ns, field, name, del.Ignition != nil, &tasks); err != nil {
 		return err
+	}
+	if del.Task != nil {
+		// Joins that name the Task, alongside the Tasks it starts.
+		joined := make(chan error, 1)
+		go func() { joined <- d.startJoins(ctx, del) }()
+		defer func() { err = errors.Join(err, <-joined) }()
 	}
 	if len(tasks.Items) == 0 {
 		d.log.Debug("event starts no task", "namespace", ns, "name", name, "index", field)

@@ -23,10 +23,6 @@ const (
 // that a trigger that comes back is not started after all.
 const ledgerForbidden = "forbidden"
 
-// SourceDispatcher is the CloudEvent source of the events the dispatcher
-// publishes.
-const SourceDispatcher = "orca/dispatcher"
-
 // reportForbidden makes a skipped start visible: the event orca.task.forbidden
 // (the same id when the trigger comes back), and, the first time, a Warning Event
 // on the Task and the metric.

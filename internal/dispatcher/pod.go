@@ -25,6 +25,8 @@ type start struct {
 	Run         string
 	Initiator   string
 	Data        string
+	// Inputs is ORCA_INPUTS, set for the Pods of joins only.
+	Inputs string
 	// Attempt is the number of the attempt in its run (0 means 1), FailedAttempts
 	// the run's failures so far that count against the retry limit, and
 	// RunStarted when the run's first attempt was created (zero: now). See
@@ -113,6 +115,9 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 		{Name: orcav1.EnvData, Value: s.Data},
 		{Name: orcav1.EnvRun, Value: s.Run},
 		{Name: orcav1.EnvAttempt, Value: strconv.Itoa(int(max(s.Attempt, 1)))},
+	}
+	if s.Inputs != "" {
+		env = append(env, corev1.EnvVar{Name: orcav1.EnvInputs, Value: s.Inputs})
 	}
 	env = s.Trace.apply(pod, env)
 	for i := range pod.Spec.InitContainers {

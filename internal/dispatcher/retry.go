@@ -76,7 +76,7 @@ func (d *Dispatcher) handleRetry(ctx context.Context, ev *bus.RetryEvent, run po
 		return fmt.Errorf("get task %s/%s: %w", r.Namespace, r.Task, err)
 	}
 	return d.startAll(ctx, []orcav1.Task{task}, start{
-		EventSource: r.TriggerSource, EventID: r.TriggerID, Run: r.Run, Initiator: r.Initiator, Data: r.Data,
+		EventSource: r.TriggerSource, EventID: r.TriggerID, Run: r.Run, Initiator: r.Initiator, Data: r.Data, Inputs: r.Inputs,
 		Attempt: r.NextAttempt, FailedAttempts: r.FailedAttempts, RunStarted: r.RunStartedAt,
 		Trace: run,
 	})

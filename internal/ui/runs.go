@@ -14,6 +14,7 @@ const (
 	StepIgnited    = "ignited"
 	StepSucceeded  = "succeeded"
 	StepFailed     = "failed"
+	StepSkipped    = "skipped"
 	StepDeadLetter = "deadletter"
 )
 
@@ -22,13 +23,14 @@ const (
 	StateStarted   = "started" // an event started it; its end is not seen yet
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
+	StateSkipped   = "skipped" // its startWhen condition turned false in the run
 )
 
 // maxData is how much of an ignition's data or a message a Step keeps.
 const maxData = 4 << 10
 
-// Step is one event of a run: an ignition, the end of a Task's Pod, or a dead
-// letter.
+// Step is one event of a run: an ignition, the end of a Task's Pod, a Task
+// skipped by its condition, or a dead letter.
 type Step struct {
 	Kind string `json:"kind"`
 	// Sequence and Time say when the stream stored the event.
@@ -146,11 +148,18 @@ func (r *runs) apply(s bus.Seen, g *graph.Graph) (*Run, []string) {
 			r.tasks[st.Name] = TaskState{State: st.Kind, Run: id, Since: s.Stored}
 			changed = append(changed, st.Name)
 		}
+	case d.Skipped != nil:
+		res := d.Skipped.Result
+		st.Kind, st.Name, st.ExitCode, st.Reason, st.Message = StepSkipped, res.Task, res.ExitCode, res.Reason, cut(res.Message)
+		if acted {
+			r.tasks[st.Name] = TaskState{State: StateSkipped, Run: id, Since: s.Stored}
+			changed = append(changed, st.Name)
+		}
 	}
 	if s.DeadLetter != nil {
 		st.Kind, st.DeadLetterReason = StepDeadLetter, s.DeadLetter.Reason
 	}
-	if acted && g != nil {
+	if acted && g != nil && d.Skipped == nil {
 		for _, t := range g.Starts(kind, st.Name) {
 			run.Running[t] = s.Stored
 			r.tasks[t] = TaskState{State: StateStarted, Run: id, Since: s.Stored}

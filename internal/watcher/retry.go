@@ -192,7 +192,7 @@ func (r *podReconciler) publish(ctx context.Context, pod *corev1.Pod, ev bus.Tas
 	a := attemptOf(pod)
 	return r.bus.PublishRetry(ctx, bus.RetryEvent{ID: ev.ID, Source: ev.Source, Retry: bus.TaskRetry{
 		TaskResult: ev.Result, NextAttempt: plan.next, RetryAt: plan.at.UTC(), FailedAttempts: plan.failed,
-		RunStartedAt: a.runStarted.UTC(), Data: envOf(pod, orcav1.EnvData),
+		RunStartedAt: a.runStarted.UTC(), Data: envOf(pod, orcav1.EnvData), Inputs: envOf(pod, orcav1.EnvInputs),
 		TriggerSource: pod.Annotations[orcav1.AnnotationEventSource], TriggerID: pod.Annotations[orcav1.AnnotationEventID],
 	}, TraceParent: ev.TraceParent, TraceState: ev.TraceState})
 }

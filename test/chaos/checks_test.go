@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -80,7 +81,7 @@ func (o *outcome) checkPods(pods []corev1.Pod, runs []*run, k *kubelet) {
 		delete(byRun, r.id)
 		var missing []string
 		var last time.Time
-		for _, task := range slices.Sorted(maps.Keys(workflow)) {
+		for _, task := range allTasks() {
 			ps := tasks[task]
 			switch {
 			case len(ps) == 0:
@@ -91,9 +92,7 @@ func (o *outcome) checkPods(pods []corev1.Pod, runs []*run, k *kubelet) {
 				o.fail(assertOnce, "run %s started %s %d times: %s", r.id, task, len(ps), podNames(ps))
 			}
 			for _, p := range ps {
-				if got, want := envValue(p, orcav1.EnvData), input(task, r.data); got != want {
-					o.fail(assertData, "run %s: Pod %s of %s got ORCA_DATA %q, want %q", r.id, p.Name, task, got, want)
-				}
+				o.checkData(r, task, p)
 				if got := envValue(p, orcav1.EnvRun); got != r.id {
 					o.fail(assertData, "run %s: Pod %s of %s got ORCA_RUN %q", r.id, p.Name, task, got)
 				}
@@ -120,6 +119,32 @@ func (o *outcome) checkPods(pods []corev1.Pod, runs []*run, k *kubelet) {
 			o.duplicatePods += len(ps)
 			o.fail(assertOnce, "Pods %s of %s belong to run %q that the suite never fired", podNames(ps), task, r)
 		}
+	}
+}
+
+// checkData checks the ORCA_DATA of a Task's Pod and, for a join, ORCA_INPUTS:
+// the message of each Task it joins, and as ORCA_DATA one of them.
+func (o *outcome) checkData(r *run, task string, p *corev1.Pod) {
+	upstream, join := joins[task]
+	if !join {
+		if got, want := envValue(p, orcav1.EnvData), input(task, r.data); got != want {
+			o.fail(assertData, "run %s: Pod %s of %s got ORCA_DATA %q, want %q", r.id, p.Name, task, got, want)
+		}
+		return
+	}
+	want := map[string]map[string]string{}
+	var messages []string
+	for _, u := range upstream {
+		m := output(u, input(u, r.data))
+		want[u] = map[string]string{"result": "succeeded", "message": m}
+		messages = append(messages, m)
+	}
+	var got map[string]map[string]string
+	if err := json.Unmarshal([]byte(envValue(p, orcav1.EnvInputs)), &got); err != nil || !maps.EqualFunc(got, want, maps.Equal) {
+		o.fail(assertData, "run %s: Pod %s of %s got ORCA_INPUTS %q, want %v", r.id, p.Name, task, envValue(p, orcav1.EnvInputs), want)
+	}
+	if d := envValue(p, orcav1.EnvData); !slices.Contains(messages, d) {
+		o.fail(assertData, "run %s: Pod %s of %s got ORCA_DATA %q, want one of %q", r.id, p.Name, task, d, messages)
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,8 +25,9 @@ import (
 	"github.com/sirocco-cloud/orca/internal/dispatcher"
 )
 
-// The workflow: the ignition starts a chain of three Tasks and, at the same time,
-// a fan-out of five; the chain's last Task has a webhook Action.
+// The workflow: the ignition starts a chain of three Tasks, a fan-out of five and
+// a diamond (dia-a, then dia-b and dia-c, then the join dia-d: both succeeded);
+// the chain's last Task has a webhook Action.
 const (
 	ignitionName = "go"
 	hookAction   = "hook"
@@ -35,10 +38,24 @@ const (
 var workflow = map[string]string{
 	"chain-1": "", "chain-2": "chain-1", "chain-3": "chain-2",
 	"fan-1": "", "fan-2": "", "fan-3": "", "fan-4": "", "fan-5": "",
+	"dia-a": "", "dia-b": "dia-a", "dia-c": "dia-a",
+}
+
+// joins maps each join of the workflow to the Tasks whose success it waits for.
+var joins = map[string][]string{"dia-d": {"dia-b", "dia-c"}}
+
+// allTasks returns the names of the workflow's Tasks, sorted.
+func allTasks() []string {
+	names := slices.Collect(maps.Keys(workflow))
+	for t := range joins {
+		names = append(names, t)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // consumers are the durable consumers of Orca's services.
-var consumers = []string{dispatcher.ConsumerName, actions.ConsumerName}
+var consumers = []string{dispatcher.ConsumerName, dispatcher.JoinConsumerName, actions.ConsumerName}
 
 // input returns the ORCA_DATA that task gets in a run fired with data.
 func input(task, data string) string {
@@ -92,6 +109,21 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 			t.Spec.SuccessActions = []orcav1.ObjectName{hookAction}
 		}
 		keepAllPods(&t.Spec)
+		objs = append(objs, t)
+	}
+	for task, upstream := range joins {
+		t := &orcav1.Task{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: task},
+			Spec: orcav1.TaskSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
+			}}},
+		}
+		all := &orcav1.StartWhen{}
+		for _, u := range upstream {
+			all.AllSucceeded = append(all.AllSucceeded, orcav1.ObjectName(u))
+		}
+		t.Spec.StartWhen = all
 		objs = append(objs, t)
 	}
 	for _, o := range objs {
@@ -187,7 +219,7 @@ func (p *publisher) inject(ctx context.Context) ([]injected, error) {
 		consumers []string
 	}{
 		{notCE, "chaos-malformed-ignition", "an ignition that is not a CloudEvent", []string{dispatcher.ConsumerName}},
-		{badData, "chaos-malformed-task-event", "a task event whose data is not JSON", consumers},
+		{badData, "chaos-malformed-task-event", "a task event whose data is not JSON", []string{dispatcher.ConsumerName, actions.ConsumerName}},
 	} {
 		ack, err := p.publish(ctx, m.msg, m.id)
 		if err != nil {

@@ -349,7 +349,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		// It consumes ignitions and task events, acks them, and dead-letters what
 		// it cannot use.
 		consumeAll(t, dispatcher, bus.ConsumerOptions{
-			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions, bus.SubjectTaskRetrying + ".>"}, bus.FilterTaskEvents...),
+			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions, bus.SubjectTaskRetrying + ".>", bus.SubjectTaskSkipped + ".>"}, bus.FilterTaskEvents...),
 		}, []string{"ig-scheduled", "ig-external", "ig-poison", "te-ok", "te-ko", "te-retry"}, func(d *bus.Delivery) error {
 			if d.Event.ID() == "ig-poison" {
 				return bus.Permanent(errors.New("test: unusable"))
@@ -449,6 +449,37 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		})
 	})
 
+	// The dispatcher's joins: its bucket, the skips, failures and timers it
+	// publishes, and the timers' own consumer.
+	t.Run("dispatcher joins", func(t *testing.T) {
+		dispatcher := connect(t, srv, "orca-dispatcher") // a log without the refusals above
+		store := dispatcher.bus.JoinStore()
+		ok, err := store.Swap(ctx, "s.team-a.d.run1", []byte("{}"), 0)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		_, rev, err := store.Get(ctx, "s.team-a.d.run1")
+		require.NoError(t, err)
+		assert.NotZero(t, rev)
+		require.NoError(t, store.Mark(ctx, "w.team-a.d.100.run1", time.Minute))
+		keys, err := store.Marked(ctx, "w.team-a.d.*.*")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"w.team-a.d.100.run1"}, keys)
+		require.NoError(t, store.Unmark(ctx, "w.team-a.d.100.run1"))
+
+		require.NoError(t, dispatcher.bus.PublishTaskSkipped(ctx, bus.TaskSkipped{ID: "join-skip", Source: "test/deploy", Result: taskEvent(false, ns, "d", "").Result}))
+		require.NoError(t, dispatcher.bus.PublishTaskEvent(ctx, taskEvent(false, ns, "d", "join-timeout")))
+		require.NoError(t, dispatcher.bus.PublishJoinTimer(ctx, bus.JoinTimer{ID: "join-timer", Source: "test/deploy", Namespace: ns, Task: "d", TaskUID: "uid", Run: "run-1"}))
+		consumeAll(t, dispatcher, bus.ConsumerOptions{Name: "orca-joins", Subjects: []string{bus.SubjectJoinTimer + ".>"}},
+			[]string{"join-timer"}, func(*bus.Delivery) error { return nil })
+		dispatcher.refused(t, "publishing orca.task.succeeded", func(ctx context.Context) error {
+			return dispatcher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "d", "join-forged"))
+		})
+		actions.refused(t, "writing the join bucket", func(ctx context.Context) error {
+			_, err := actions.bus.JoinStore().Swap(ctx, "s.team-a.d.run2", []byte("{}"), 0)
+			return err
+		})
+	})
+
 	// Each user reads replies on its own inbox only: not on another's, nor on all.
 	t.Run("inboxes", func(t *testing.T) {
 		for _, u := range []string{"orca-actions", "ignition-publisher"} {
@@ -503,7 +534,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			require.NoError(t, m.DoubleAck(ctx))
 		}
 		require.NoError(t, batch.Error())
-		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "te-retry", "halt-1", "te-live"}, ids, "the forged task events were never stored")
+		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "join-skip", "join-timeout", "te-retry", "halt-1", "te-live"}, ids, "the forged task events were never stored")
 
 		short := func() context.Context {
 			c, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
@@ -536,13 +567,16 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			"orca.ignited.team-a.external",
 			"orca.ignited.team-a.ignitor1",
 			"orca.ignited.team-a.poison",
+			"orca.join.timer.team-a.d",
+			"orca.task.failed.team-a.d",
 			"orca.task.failed.team-a.task2",
 			"orca.task.halted.team-a.task1",
 			"orca.task.retrying.team-a.task4",
+			"orca.task.skipped.team-a.d",
 			"orca.task.succeeded.team-a.task1",
 			"orca.task.succeeded.team-a.task3",
 		}, subjects, "the dispatcher's dead letter is stored; no forged event is")
-		assert.Equal(t, uint64(9), info.State.Msgs)
+		assert.Equal(t, uint64(12), info.State.Msgs)
 	})
 
 	// Only Orca's stream may exist in the account.
@@ -574,13 +608,13 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	// A durable's name is in its consumer's API subjects and acks (ORCA.<durable>)
 	// and in its position's key (position.<durable>).
 	var scoped []string
-	for _, durable := range []string{"orca-dispatcher", "orca-actions"} {
+	for _, durable := range []string{"orca-dispatcher", "orca-joins", "orca-actions"} {
 		name := bus.ScopedConsumerName(durable, scope)
 		scoped = append(scoped, "ORCA."+durable, "ORCA."+name, "position."+durable, "position."+name)
 	}
 	want := strings.NewReplacer(scoped...).Replace(string(base))
-	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
-		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))
+	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s, %s and %s",
+		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-joins", scope), bus.ScopedConsumerName("orca-actions", scope))
 
 	watcher := connect(t, srv, "orca-watcher")
 	require.NoError(t, watcher.bus.EnsureStream(ctx, bus.StreamOptions{}))
@@ -591,8 +625,13 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	dispatcher := connect(t, srv, "orca-dispatcher")
 	consumeAll(t, dispatcher, bus.ConsumerOptions{
 		Name:     bus.ScopedConsumerName("orca-dispatcher", scope),
-		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskRetrying),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped, bus.SubjectTaskRetrying),
 	}, []string{"ns-ig", "ns-ok"}, func(*bus.Delivery) error { return nil })
+	require.NoError(t, dispatcher.bus.PublishJoinTimer(ctx, bus.JoinTimer{ID: "ns-timer", Source: "test/deploy", Namespace: namespacedNS, Task: "d", TaskUID: "uid", Run: "run-1"}))
+	consumeAll(t, dispatcher, bus.ConsumerOptions{
+		Name:     bus.ScopedConsumerName("orca-joins", scope),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectJoinTimer),
+	}, []string{"ns-timer"}, func(*bus.Delivery) error { return nil })
 	dispatcher.refused(t, "the cluster-wide durable", func(ctx context.Context) error {
 		_, err := dispatcher.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-dispatcher", Subjects: []string{bus.FilterIgnitions}}, func(context.Context, *bus.Delivery) error { return nil })
 		return err

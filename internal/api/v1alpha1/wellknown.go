@@ -51,3 +51,7 @@ const (
 	EnvTraceParent = "TRACEPARENT"
 	EnvTraceState  = "TRACESTATE"
 )
+
+// EnvInputs is the results of the Tasks a join's condition names, as JSON: the
+// Pods of a Task with startWhen get it.
+const EnvInputs = "ORCA_INPUTS"
