@@ -46,6 +46,7 @@ func TestTraceContextIsPassedOnWithTracingOff(t *testing.T) {
 	nc := rawConn(t, srv.URL())
 	taskEvents, err := nc.SubscribeSync(bus.SubjectTaskSucceeded + ".>")
 	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
 	handlerParent := make(chan string, 1)
 	ch, _ := collect(t, b, "tracing", []string{bus.FilterIgnitions}, func(ctx context.Context, d *bus.Delivery) error {
 		tp, _ := telemetry.FormatContext(ctx)
@@ -79,6 +80,7 @@ func TestEventsWithoutTraceContextGetNoneWithTracingOff(t *testing.T) {
 	nc := rawConn(t, srv.URL())
 	sub, err := nc.SubscribeSync(bus.FilterIgnitions)
 	require.NoError(t, err)
+	require.NoError(t, nc.Flush()) // the server has the subscription before the publish
 	require.NoError(t, b.PublishIgnition(t.Context(), bus.Ignition{ID: "1", Source: "test", Namespace: "ns", Name: "go"}))
 	msg, err := sub.NextMsg(10 * time.Second)
 	require.NoError(t, err)
