@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/join"
@@ -79,7 +80,8 @@ type Node struct {
 	ID   string   `json:"id"`
 	Name string   `json:"name"`
 	Kind NodeKind `json:"kind"`
-	// Scheduled is an Ignitor's schedule.
+	// Scheduled is an Ignitor's schedules, "; "-separated, and "(suspended)"
+	// when it is.
 	Scheduled string `json:"scheduled,omitempty"`
 	// Op is a join's operator: AND, OR, NOT, ALL DONE, CEL (any other
 	// expression), or invalid (a condition that does not compile).
@@ -124,7 +126,7 @@ func Build(tasks []orcav1.Task, ignitors []orcav1.Ignitor) *Graph {
 		return n
 	}
 	for _, ig := range ignitors {
-		add(true, ig.Name, NodeIgnitor).Scheduled = ig.Spec.Scheduled
+		add(true, ig.Name, NodeIgnitor).Scheduled = scheduleOf(ig.Spec)
 	}
 	for _, t := range tasks {
 		add(false, t.Name, NodeTask).Kind = NodeTask
@@ -237,6 +239,20 @@ func (g *Graph) Starts(kind EdgeKind, name string) []string {
 		if e.Kind == kind && from[e.From] {
 			out = append(out, names[e.To])
 		}
+	}
+	return out
+}
+
+// scheduleOf says when an Ignitor fires: its schedules, and whether it is
+// suspended.
+func scheduleOf(spec orcav1.IgnitorSpec) string {
+	all := []string{spec.Scheduled}
+	for _, s := range spec.Schedules {
+		all = append(all, string(s))
+	}
+	out := strings.Join(all, "; ")
+	if spec.Suspend {
+		out += " (suspended)"
 	}
 	return out
 }
