@@ -165,12 +165,7 @@ func (s *service) handle(ctx context.Context, d *bus.Delivery) error {
 	}
 	var wg sync.WaitGroup
 	for _, name := range names {
-		wg.Go(func() {
-			s.runAction(ctx, &task, string(name), d)
-			if ctx.Err() == nil {
-				s.recordRun(ctx, &task, string(name), d)
-			}
-		})
+		wg.Go(func() { s.runAction(ctx, &task, string(name), d) })
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
@@ -204,6 +199,7 @@ func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string,
 		}
 		if apierrors.IsNotFound(err) {
 			s.missing(task, name, d)
+			s.recordRun(ctx, task, name, d) // reported once per event
 			return
 		}
 		action.Name, action.Namespace = name, task.Namespace
@@ -223,5 +219,9 @@ func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string,
 	if plugin == "" {
 		plugin = "unknown"
 	}
+	// Recorded as soon as the plugin returned, before the reports (the Action's
+	// status write may take seconds when many runs of one Action conflict): a
+	// crash between the run and the record is what makes an Action run again.
+	s.recordRun(ctx, task, name, d)
 	s.finish(ctx, task, &action, plugin, d, err, start)
 }

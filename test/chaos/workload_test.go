@@ -124,6 +124,7 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 			all.AllSucceeded = append(all.AllSucceeded, orcav1.ObjectName(u))
 		}
 		t.Spec.StartWhen = all
+		keepAllPods(&t.Spec)
 		objs = append(objs, t)
 	}
 	for _, o := range objs {
