@@ -79,9 +79,12 @@ func Events(ctx context.Context, stdout, stderr io.Writer, o EventsOptions) erro
 //
 //	<time> <kind> <namespace>/<name> run=<run> <details>
 //
-// where kind is ignited, succeeded, failed, skipped, timer (a join's timer),
-// deadletter or unknown; details are the data of an ignition, the exit code,
-// reason and message of a task event, the reason and message of a skip, when a
+// where kind is ignited, succeeded, failed, retrying (an attempt that a retry
+// follows), halted (the loop guard), forbidden (concurrencyPolicy Forbid),
+// skipped, timer (a join's timer), deadletter or unknown; details are the data of
+// an ignition, the exit code, reason and message of a task event (and the
+// attempt, and when the next one starts), the steps of a halted run, the Pods
+// that held a forbidden start's slots, the reason and message of a skip, when a
 // timer is due, and the reason of a dead letter.
 func FormatEvent(s bus.Seen, loc *time.Location) string {
 	var b strings.Builder
@@ -102,6 +105,12 @@ func FormatEvent(s bus.Seen, loc *time.Location) string {
 		kind = "succeeded"
 	case d != nil && d.Task != nil:
 		kind = "failed"
+	case d != nil && d.Retry != nil:
+		kind = "retrying"
+	case d != nil && d.Halt != nil:
+		kind = "halted"
+	case d != nil && d.Forbidden != nil:
+		kind = "forbidden"
 	case d != nil && d.Skipped != nil:
 		kind = "skipped"
 	case d != nil && d.JoinTimer != nil:
@@ -135,6 +144,16 @@ func FormatEvent(s bus.Seen, loc *time.Location) string {
 			fmt.Fprintf(&b, " reason=%s", r.Reason)
 		}
 		fmt.Fprintf(&b, " message=%s", shorten(r.Message, 60))
+	case d != nil && d.Retry != nil:
+		r := d.Retry.Retry
+		fmt.Fprintf(&b, " attempt=%d exit=%d reason=%s next=%d at=%s", r.Attempt, r.ExitCode, r.Reason,
+			r.NextAttempt, r.RetryAt.In(loc).Format(time.RFC3339))
+	case d != nil && d.Halt != nil:
+		h := d.Halt.Halt
+		fmt.Fprintf(&b, " steps=%d limit=%d initiator=%s", h.Steps, h.Limit, h.Initiator)
+	case d != nil && d.Forbidden != nil:
+		f := d.Forbidden
+		fmt.Fprintf(&b, " pod=%s running=%s", f.Pod, strings.Join(f.Running, ","))
 	case d != nil && d.Skipped != nil:
 		if s.DeadLetter != nil {
 			b.WriteString(" event=skipped")
@@ -160,6 +179,12 @@ func objectOf(d *bus.Delivery) string {
 		return d.Ignition.Namespace + "/" + d.Ignition.Name
 	case d.Task != nil:
 		return d.Task.Result.Namespace + "/" + d.Task.Result.Task
+	case d.Retry != nil:
+		return d.Retry.Retry.Namespace + "/" + d.Retry.Retry.Task
+	case d.Halt != nil:
+		return d.Halt.Halt.Namespace + "/" + d.Halt.Halt.Task
+	case d.Forbidden != nil:
+		return d.Forbidden.Namespace + "/" + d.Forbidden.Task
 	case d.Skipped != nil:
 		return d.Skipped.Result.Namespace + "/" + d.Skipped.Result.Task
 	case d.JoinTimer != nil:
