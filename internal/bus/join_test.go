@@ -49,6 +49,9 @@ func TestSkippedEventsAndJoinTimersRoundTrip(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	assert.Contains(t, bus.NamespaceSubjects("ns"), "orca.task.skipped.ns.>", "orca events follows skips")
+	for _, s := range []string{"orca.task.retrying.ns.>", "orca.task.halted.ns.>", "orca.task.forbidden.ns.>"} {
+		assert.Contains(t, bus.NamespaceSubjects("ns"), s, "orca events and the web view follow the run policies' events")
+	}
 }
 
 func TestJoinStoreSwapsAndCountsMarks(t *testing.T) {

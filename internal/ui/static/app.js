@@ -240,7 +240,8 @@ function drawTimeline(run) {
     const from = s.triggered ? Date.parse(s.triggered) : at;
     const name = el("td", {}, s.name);
     if (s.attempt > 1) name.append(el("span", { class: "retry", title: "this Task ran again in this run" }, `retry ${s.attempt - 1}`));
-    const msg = s.kind === "ignited" ? s.data : s.kind === "deadletter" ? s.deadLetterReason : [s.reason, s.message].filter(Boolean).join(": ");
+    const retry = s.kind === "retrying" && s.retryAt ? `attempt ${s.attempt + 1} at ${s.retryAt}` : "";
+    const msg = s.kind === "ignited" ? s.data : s.kind === "deadletter" ? s.deadLetterReason : [s.reason, s.message, retry].filter(Boolean).join(": ");
     const pod = s.startedAt && s.finishedAt ? `container from ${s.startedAt} to ${s.finishedAt}` : "";
     return el("tr", { "data-kind": s.kind, "data-name": s.name },
       el("td", { title: s.time }, offset(at - start)),
@@ -248,7 +249,7 @@ function drawTimeline(run) {
       name,
       el("td", { class: "mono", title: pod }, s.pod || ""),
       el("td", { title: "from the event that started it to its end" }, s.triggered ? took(at - from) : ""),
-      el("td", {}, s.kind === "succeeded" || s.kind === "failed" ? String(s.exitCode) : ""),
+      el("td", {}, s.kind === "succeeded" || s.kind === "failed" || s.kind === "retrying" ? String(s.exitCode) : ""),
       el("td", { class: "message" }, msg || ""),
       el("td", { class: "bars" }, bar(s.kind, from, at)));
   });
