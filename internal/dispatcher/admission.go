@@ -39,9 +39,9 @@ const (
 // created, or one that will be.
 func (o podOutcome) step() bool { return o == podCreated || o == podQueued }
 
-// recordsAdmission holds, per limited Task object, its admission state
+// RecordsAdmission holds, per limited Task object, its admission state
 // ("slots.<task uid>") and the starts that wait ("start.<task uid>.<pod>").
-const recordsAdmission = "admission"
+const RecordsAdmission = "admission"
 
 // queueFullRetry is when a start that found its Task's queue full comes back.
 const queueFullRetry = 5 * time.Second
@@ -57,7 +57,7 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (pod
 	limits := admission.LimitsOf(&task.Spec)
 	if limits.Policy == orcav1.ConcurrencyForbid {
 		// A forbidden start stays forbidden when its trigger comes back.
-		done, err := d.bus.Ledger(ledgerForbidden).Done(ctx, string(task.UID), pod)
+		done, err := d.bus.Ledger(LedgerForbidden).Done(ctx, string(task.UID), pod)
 		if err != nil {
 			return podRefused, err
 		}
@@ -103,7 +103,7 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (pod
 		log.Info("start waits in the stream: the task's queue is full", "waiting", admission.MaxWaiting)
 		return podRefused, bus.Later(queueFullRetry)
 	case admission.Forbid:
-		if err := d.bus.Ledger(ledgerForbidden).Record(ctx, string(task.UID), pod); err != nil {
+		if err := d.bus.Ledger(LedgerForbidden).Record(ctx, string(task.UID), pod); err != nil {
 			return podRefused, err
 		}
 		return podForbidden, d.reportForbidden(ctx, task, s, pod, dec, true)
@@ -248,7 +248,7 @@ func (d *Dispatcher) storeStart(ctx context.Context, uid types.UID, pod string, 
 	return d.records().Put(ctx, startKey(uid, pod), raw)
 }
 
-func (d *Dispatcher) records() *bus.Records { return d.bus.Records(recordsAdmission) }
+func (d *Dispatcher) records() *bus.Records { return d.bus.Records(RecordsAdmission) }
 
 // joinStarts joins the errors of a fan-out's starts. A start that waits in the
 // stream (bus.Later) brings the event back; a failure among the others is what
