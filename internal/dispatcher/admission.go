@@ -66,12 +66,21 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (pod
 		}
 	}
 	d.inFlight.waitEarlier(ctx, s.Seq)
+	// A retried attempt takes its run's slot from the attempt before it.
+	previous := ""
+	if s.Attempt > 1 {
+		previous = AttemptPodName(task.Name, s.EventSource, s.EventID, s.Attempt-1)
+	}
 	var dec admission.Decision
 	stored := false
 	for {
 		err := d.changeSlots(ctx, task, func(st *admission.State) error {
+			now := time.Now()
+			if previous != "" {
+				st.Handover(previous, pod, now)
+			}
 			var err error
-			dec, err = st.Admit(pod, s.Seq, limits, time.Now(), stored)
+			dec, err = st.Admit(pod, s.Seq, limits, now, stored)
 			return err
 		})
 		if errors.Is(err, admission.ErrStartNotStored) && !stored {

@@ -361,3 +361,35 @@ func TestReplaceDeletesTheRunningPodAndReportsItReplaced(t *testing.T) {
 	assert.Equal(t, []string{p2.Name}, running(t, ns, "latest"))
 	assert.NotEmpty(t, taskEvents(t, ns, "latest")[dispatcher.ReasonReplacing])
 }
+
+// A run holds one slot of its Task across its attempts: a retried attempt
+// starts in its run's slot when it is due, before the starts that wait, and
+// without waiting for slot repair to free the slot of the failed attempt.
+func TestARetriedRunKeepsItsSlot(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("single", "  parallelism: 1\n  retry:\n    limit: 2\n    backoff: {duration: 0s}\n"))
+	cap := watchCap(t, ns, "single")
+	created := creations(t, ns, "single")
+	startDispatcher(t, srv.URL(), dispatcher.Options{}) // slot repair after a minute
+	startWatcher(t, srv.URL())
+
+	fire(t, srv.URL(), ns, "go", "k-1", "")
+	first := waitExists(t, podOf(ns, "single", "k-1"))
+	fire(t, srv.URL(), ns, "go", "k-2", "")
+	consumerSettled(t, srv.URL())
+	require.NoError(t, kubelet().End(t.Context(), key(first), 1, "boom"))
+	second := waitExists(t, client.ObjectKey{Namespace: ns, Name: dispatcher.AttemptPodName("single", "e2e-test", "k-1", 2)})
+	assert.Equal(t, "2", second.Annotations[orcav1.AnnotationAttempt])
+	assert.Equal(t, []string{second.Name}, running(t, ns, "single"), "k-2 still waits")
+
+	require.NoError(t, kubelet().Succeed(t.Context(), key(second), "ok"))
+	next := waitExists(t, podOf(ns, "single", "k-2"))
+	require.NoError(t, kubelet().Succeed(t.Context(), key(next), "ok"))
+	waitTask(t, ns, "single", func(tk *orcav1.Task) bool { return len(tk.Status.History) == 3 })
+	consumerSettled(t, srv.URL())
+
+	assert.Equal(t, []string{"k-1", "k-1", "k-2"}, created(), "the retry went before the waiting start")
+	assert.Len(t, taskPods(t, ns, "single"), 3)
+	assert.LessOrEqual(t, cap.most(), 1)
+}
