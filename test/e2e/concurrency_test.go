@@ -393,3 +393,34 @@ func TestARetriedRunKeepsItsSlot(t *testing.T) {
 	assert.Len(t, taskPods(t, ns, "single"), 3)
 	assert.LessOrEqual(t, cap.most(), 1)
 }
+
+// A Pod that a later start replaced ends its run: spec.retry does not try it
+// again (its retry would replace the Pod that replaced it).
+func TestAReplacedRunIsNotRetried(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("newest", "  concurrencyPolicy: Replace\n  retry:\n    limit: 2\n    backoff: {duration: 0s}\n"))
+	startDispatcher(t, srv.URL(), dispatcher.Options{})
+	startWatcher(t, srv.URL())
+	outcomes := subscribe(t, srv.URL(), "orca.task.*."+ns+".newest")
+
+	fire(t, srv.URL(), ns, "go", "n-1", "")
+	p1 := waitExists(t, podOf(ns, "newest", "n-1"))
+	require.NoError(t, kubelet().Start(t.Context(), key(p1)))
+	fire(t, srv.URL(), ns, "go", "n-2", "")
+	p2 := waitExists(t, podOf(ns, "newest", "n-2"))
+
+	var r bus.TaskResult
+	msg := nextEvent(t, outcomes, &r)
+	assert.Equal(t, "orca.task.failed."+ns+".newest", msg.Subject, "the replaced run ends")
+	assert.Equal(t, p1.Name, r.Pod)
+	assert.Equal(t, "Replaced", r.Reason)
+	err := testenv.Eventually(t.Context(), 10*time.Second, func(ctx context.Context) (bool, error) {
+		var gone corev1.Pod
+		return env.Client.Get(ctx, key(p1), &gone) != nil, nil
+	})
+	require.NoError(t, err, "the replaced Pod is deleted")
+	consumerSettled(t, srv.URL())
+	assert.Equal(t, []string{p2.Name}, running(t, ns, "newest"), "nothing replaced the replacer")
+	assert.Len(t, taskPods(t, ns, "newest"), 1)
+}
