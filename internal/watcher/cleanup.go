@@ -37,13 +37,17 @@ type removals interface {
 }
 
 // finished is a run of a Task that ended: its ended, reported Pods (its
-// attempts, when spec.retry tried it again), kept or deleted together.
+// attempts, when spec.retry tried it again), kept or deleted together. A run
+// with an attempt that has not ended or was not reported yet, or whose last
+// ended attempt was retried, has not ended.
 type finished struct {
 	pods []*corev1.Pod
-	// succeeded and at say how and when its last attempt ended.
+	// succeeded, at and last say how, when and in which Pod its last attempt
+	// ended.
 	succeeded bool
 	at        time.Time
 	attempt   int32
+	last      string
 	// why it is deleted: "history" (past its limit) or "ttl".
 	why string
 }
@@ -59,19 +63,21 @@ func (r *cleanupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	now := r.now()
 	runs := map[string]*finished{}
+	going := map[string]bool{} // runs with an attempt not ended, or not reported
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if !metav1.IsControlledBy(p, &task) || p.DeletionTimestamp != nil || controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
-			continue
-		}
-		c, done, _ := classify(p, now)
-		if !done {
+		if !metav1.IsControlledBy(p, &task) || p.DeletionTimestamp != nil {
 			continue
 		}
 		// The attempts of a run share the event that started it.
 		key := p.Name
 		if src, id := p.Annotations[orcav1.AnnotationEventSource], p.Annotations[orcav1.AnnotationEventID]; src != "" && id != "" {
 			key = src + "\x00" + id
+		}
+		c, done, _ := classify(p, now)
+		if !done || controllerutil.ContainsFinalizer(p, orcav1.FinalizerCompletion) {
+			going[key] = true
+			continue
 		}
 		f := runs[key]
 		if f == nil {
@@ -80,12 +86,22 @@ func (r *cleanupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 		f.pods = append(f.pods, p)
 		if a := attemptOf(p).number; len(f.pods) == 1 || a > f.attempt {
-			f.attempt, f.succeeded, f.at = a, c.Succeeded, c.FinishedAt
+			f.attempt, f.succeeded, f.at, f.last = a, c.Succeeded, c.FinishedAt, p.Name
+		}
+	}
+	// A run whose last ended attempt was retried waits for its next attempt (the
+	// status history says which attempts were retried).
+	retried := map[string]bool{}
+	for _, h := range task.Status.History {
+		if h.Retried {
+			retried[h.Pod] = true
 		}
 	}
 	ended := make([]finished, 0, len(runs))
-	for _, f := range runs {
-		ended = append(ended, *f)
+	for key, f := range runs {
+		if !going[key] && !retried[f.last] {
+			ended = append(ended, *f)
+		}
 	}
 	doomed, next := expired(ended, &task.Spec.TaskHistory, now)
 	for _, f := range doomed {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -122,4 +123,39 @@ func TestCleanupKeepsTheNewestRunsAndOnlyReportedOnes(t *testing.T) {
 			assert.Equal(t, task.Status, after.Status, "the status is left alone")
 		})
 	}
+}
+
+// A run whose last ended attempt was retried is still going, whether its next
+// attempt runs, is not reported yet, or waits for its backoff: its Pods are kept
+// whatever the limits and TTL, and it does not count as a failed run.
+func TestCleanupKeepsTheAttemptsOfARunStillGoing(t *testing.T) {
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	attempt := func(p *corev1.Pod, id string, n int) *corev1.Pod {
+		p.Annotations[orcav1.AnnotationEventSource], p.Annotations[orcav1.AnnotationEventID] = "src", id
+		p.Annotations[orcav1.AnnotationAttempt] = strconv.Itoa(n)
+		return p
+	}
+	task := testTask(orcav1.TaskStatus{History: []orcav1.RunRecord{
+		{Pod: "waiting-1", Attempt: 1, Retried: true, FinishedAt: metav1.NewTime(ago(time.Minute))},
+	}})
+	task.Spec.TaskHistory = orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(0)), FailedRunsHistoryLimit: new(int32(0))}
+	objs := []client.Object{task,
+		// Attempt 2 runs.
+		attempt(failedPod("running-1", ago(3*time.Minute)), "running", 1), attempt(cleanupPod("running-2", time.Time{}, true), "running", 2),
+		// Attempt 2 ended but is not reported yet.
+		attempt(failedPod("unreported-1", ago(3*time.Minute)), "unreported", 1), attempt(cleanupPod("unreported-2", ago(time.Minute), true), "unreported", 2),
+		// Attempt 1 was retried: attempt 2 waits for its backoff.
+		attempt(failedPod("waiting-1", ago(time.Minute)), "waiting", 1),
+		// A run that ended: deleted.
+		attempt(failedPod("ended-1", ago(3*time.Minute)), "ended", 1), attempt(failedPod("ended-2", ago(2*time.Minute)), "ended", 2),
+	}
+	var deleted []string
+	c := newFake(&interceptor.Funcs{Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+		deleted = append(deleted, obj.GetName())
+		return c.Delete(ctx, obj, opts...)
+	}}, objs...)
+	r := &cleanupReconciler{client: c, removed: &fakeLedger{}, now: func() time.Time { return now }}
+	_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"ended-1", "ended-2"}, deleted)
 }
