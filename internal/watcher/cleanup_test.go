@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
 // fakeLedger records entries as "part/part".
@@ -37,6 +38,14 @@ func (l *fakeLedger) has(entry string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Contains(l.entries, entry)
+}
+
+// recordedAGraceAgo makes the Pods that r recorded as removed look recorded a
+// grace ago, so that its next look deletes them.
+func recordedAGraceAgo(r *cleanupReconciler) {
+	for uid, at := range r.recorded {
+		r.recorded[uid] = at.Add(-DefaultRemovalGrace)
+	}
 }
 
 // cleanupPod is testPod, with the completion finalizer or without.
@@ -110,7 +119,18 @@ func TestCleanupKeepsTheNewestRunsAndOnlyReportedOnes(t *testing.T) {
 				return c.Delete(ctx, obj, opts...)
 			}}, objs...)
 			r := &cleanupReconciler{client: c, removed: removed, now: func() time.Time { return now }}
+			// First the Pods are recorded, then, a grace later, deleted.
 			res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+			require.NoError(t, err)
+			assert.Empty(t, deleted)
+			assert.Len(t, removed.entries, len(tt.deleted))
+			if tt.requeue > 0 {
+				assert.Equal(t, min(tt.requeue, DefaultRemovalGrace), res.RequeueAfter)
+			} else {
+				assert.Equal(t, DefaultRemovalGrace, res.RequeueAfter)
+			}
+			recordedAGraceAgo(r)
+			res, err = r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
 			require.NoError(t, err)
 			assert.ElementsMatch(t, tt.deleted, deleted)
 			assert.Equal(t, tt.requeue, res.RequeueAfter)
@@ -155,7 +175,45 @@ func TestCleanupKeepsTheAttemptsOfARunStillGoing(t *testing.T) {
 		return c.Delete(ctx, obj, opts...)
 	}}, objs...)
 	r := &cleanupReconciler{client: c, removed: &fakeLedger{}, now: func() time.Time { return now }}
-	_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
-	require.NoError(t, err)
+	for range 2 {
+		_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+		require.NoError(t, err)
+		recordedAGraceAgo(r)
+	}
 	assert.ElementsMatch(t, []string{"ended-1", "ended-2"}, deleted)
+}
+
+// A Pod is deleted only a grace after it was recorded as removed: a dispatcher
+// that checked the record just before it was written creates the Pod within
+// bus.RemovedPodsWindow, while the Pod still exists (AlreadyExists), and never
+// after it was deleted.
+func TestCleanupDeletesAPodAGraceAfterRecordingIt(t *testing.T) {
+	task := testTask(orcav1.TaskStatus{})
+	task.Spec.TaskHistory = orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(0))}
+	c := newFake(nil, task, cleanupPod("old", now.Add(-time.Hour), false))
+	removed := &fakeLedger{}
+	clock := now
+	r := &cleanupReconciler{client: c, removed: removed, now: func() time.Time { return clock }}
+	reconcile := func() ctrl.Result {
+		res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+		require.NoError(t, err)
+		return res
+	}
+	exists := func() bool {
+		return c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "old"}, &corev1.Pod{}) == nil
+	}
+
+	res := reconcile()
+	assert.True(t, removed.has("task-uid/old"), "recorded at once")
+	assert.True(t, exists(), "not deleted yet")
+	assert.Equal(t, DefaultRemovalGrace, res.RequeueAfter)
+	assert.GreaterOrEqual(t, DefaultRemovalGrace, 2*bus.RemovedPodsWindow)
+
+	clock = now.Add(DefaultRemovalGrace - time.Second)
+	assert.Equal(t, time.Second, reconcile().RequeueAfter)
+	assert.True(t, exists())
+
+	clock = now.Add(DefaultRemovalGrace)
+	reconcile()
+	assert.False(t, exists(), "deleted a grace after it was recorded")
 }
