@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -54,6 +55,9 @@ func startKey(uid types.UID, pod string) string { return "start." + string(uid) 
 // takes the slot of the oldest running Pod, by the Task's concurrencyPolicy.
 func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (podOutcome, error) {
 	pod := AttemptPodName(task.Name, s.EventSource, s.EventID, s.Attempt)
+	if out, ran, err := d.ranBefore(ctx, task, pod, s); ran || err != nil {
+		return out, err
+	}
 	limits := admission.LimitsOf(&task.Spec)
 	if limits.Policy == orcav1.ConcurrencyForbid {
 		// A forbidden start stays forbidden when its trigger comes back.
@@ -141,6 +145,30 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (pod
 		})
 	}
 	return out, nil
+}
+
+// ranBefore reports whether the start of pod ran before: its trigger came back
+// (a redelivery, a replay) after its Pod was created, maybe ended and released
+// its slot, or was removed. Such a start is a duplicate: it must not wait for a
+// slot (which nothing would free), be forbidden, or replace a running Pod.
+func (d *Dispatcher) ranBefore(ctx context.Context, task *orcav1.Task, pod string, s start) (podOutcome, bool, error) {
+	err := d.reader.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: pod}, &corev1.Pod{})
+	switch {
+	case err == nil:
+		d.dropDuplicate(task, pod, s)
+		return podExists, true, nil
+	case !apierrors.IsNotFound(err):
+		return podRefused, false, fmt.Errorf("get pod %s/%s: %w", task.Namespace, pod, err)
+	}
+	removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod)
+	if err != nil {
+		return podRefused, false, err
+	}
+	if removed {
+		d.dropDuplicate(task, pod, s)
+		return podRemoved, true, nil
+	}
+	return podCreated, false, nil
 }
 
 // release frees the slot that the ended Pod of a task event held, and starts the

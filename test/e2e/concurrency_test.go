@@ -424,3 +424,54 @@ func TestAReplacedRunIsNotRetried(t *testing.T) {
 	assert.Equal(t, []string{p2.Name}, running(t, ns, "newest"), "nothing replaced the replacer")
 	assert.Len(t, taskPods(t, ns, "newest"), 1)
 }
+
+// A trigger that comes back after its start ran (a redelivery, a replay) is a
+// duplicate for a limited Task too: it neither waits for a slot (and then holds
+// one that nothing frees), nor is forbidden, nor replaces a running Pod.
+func TestAReplayedStartThatRanTakesNoSlot(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("queued", "  parallelism: 1\n"))
+	apply(t, ns, limitedTask("latest", "  concurrencyPolicy: Replace\n"))
+	apply(t, ns, limitedTask("exclusive", "  concurrencyPolicy: Forbid\n"))
+	tasks := []string{"queued", "latest", "exclusive"}
+	startDispatcher(t, srv.URL(), dispatcher.Options{}) // slot repair after a minute
+	startWatcher(t, srv.URL())
+	forbidden := subscribe(t, srv.URL(), bus.SubjectTaskForbidden+".>")
+
+	fire(t, srv.URL(), ns, "go", "d-1", "")
+	for _, task := range tasks {
+		p := waitExists(t, podOf(ns, task, "d-1"))
+		require.NoError(t, kubelet().Succeed(t.Context(), key(p), "ok"))
+		waitFinalizerGone(t, p)
+	}
+	fire(t, srv.URL(), ns, "go", "d-2", "")
+	for _, task := range tasks {
+		p := waitExists(t, podOf(ns, task, "d-2"))
+		require.NoError(t, kubelet().Start(t.Context(), key(p)))
+	}
+	consumerSettled(t, srv.URL())
+
+	// d-1 comes back while d-2 runs: nothing happens.
+	fireFrom(t, srv.URL(), ns, "go", "e2e-test", "d-1", "", "replayed d-1")
+	consumerSettled(t, srv.URL())
+	_, err := forbidden.NextMsg(500 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "a start that ran is not reported forbidden")
+	for _, task := range tasks {
+		assert.Equal(t, []string{podOf(ns, task, "d-2").Name}, running(t, ns, task), "%s: d-2 runs on", task)
+	}
+
+	// d-2 ends, but latest's: d-3 starts at once in the slot that d-1's replay
+	// did not take, and replaces latest's d-2, which still holds its slot.
+	for _, task := range []string{"queued", "exclusive"} {
+		require.NoError(t, kubelet().Succeed(t.Context(), podOf(ns, task, "d-2"), "ok"))
+	}
+	fire(t, srv.URL(), ns, "go", "d-3", "")
+	for _, task := range tasks {
+		waitExists(t, podOf(ns, task, "d-3"))
+	}
+	gone(t, podOf(ns, "latest", "d-2"))
+	for _, task := range tasks {
+		assert.Equal(t, []string{podOf(ns, task, "d-3").Name}, running(t, ns, task), task)
+	}
+}
