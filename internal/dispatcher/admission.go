@@ -240,9 +240,14 @@ func (d *Dispatcher) startQueued(ctx context.Context, task *orcav1.Task, queued 
 		}
 		var s start
 		if raw == nil || json.Unmarshal(raw, &s) != nil {
-			// Its start is gone (kept as long as the stream keeps events).
-			d.log.Error("waiting start lost: its stored start is gone", "namespace", task.Namespace, "task", task.Name, "pod", h.Pod)
-			outcomes[h.Pod] = podRefused
+			// Another dispatcher created the Pod, marked it and deleted its start
+			// since this one read the slots; or the start is gone (kept as long
+			// as the stream keeps events).
+			out, err := d.promotedElsewhere(ctx, task, h.Pod)
+			if err != nil {
+				return admission.State{}, err
+			}
+			outcomes[h.Pod] = out
 			continue
 		}
 		s.Replaces = h.Replaces
@@ -259,8 +264,8 @@ func (d *Dispatcher) startQueued(ctx context.Context, task *orcav1.Task, queued 
 		for pod, out := range outcomes {
 			if out == podCreated || out == podExists {
 				st.Created(pod)
-			} else {
-				st.Release(pod)
+			} else if h := st.Holding(pod); h == nil || h.Queued {
+				st.Release(pod) // not a holder another dispatcher marked created
 			}
 		}
 		return nil
@@ -274,6 +279,20 @@ func (d *Dispatcher) startQueued(ctx context.Context, task *orcav1.Task, queued 
 		}
 	}
 	return st, nil
+}
+
+// promotedElsewhere says what became of a promoted start whose stored start is
+// gone: its Pod exists (podExists), or it is lost (podRefused).
+func (d *Dispatcher) promotedElsewhere(ctx context.Context, task *orcav1.Task, pod string) (podOutcome, error) {
+	err := d.reader.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: pod}, &corev1.Pod{})
+	switch {
+	case err == nil:
+		return podExists, nil
+	case !apierrors.IsNotFound(err):
+		return podRefused, fmt.Errorf("get pod %s/%s: %w", task.Namespace, pod, err)
+	}
+	d.log.Error("waiting start lost: its stored start is gone", "namespace", task.Namespace, "task", task.Name, "pod", pod)
+	return podRefused, nil
 }
 
 // storeStart stores a start that is about to wait, for whoever promotes it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -14,10 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/sirocco-cloud/orca/internal/admission"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/dispatcher"
@@ -474,4 +477,50 @@ func TestAReplayedStartThatRanTakesNoSlot(t *testing.T) {
 	for _, task := range tasks {
 		assert.Equal(t, []string{podOf(ns, task, "d-3").Name}, running(t, ns, task), task)
 	}
+}
+
+// Two dispatchers may create the Pods of the same promoted starts at once: the
+// one that finds the stored start gone (the other created the Pod, marked it and
+// deleted the start) must not free the slot of that running Pod.
+func TestAPromotedStartWhosePodAnotherDispatcherMadeKeepsItsSlot(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("single", "  parallelism: 1\n"))
+	first := startDispatcher(t, srv.URL(), dispatcher.Options{})
+	startWatcher(t, srv.URL())
+	fire(t, srv.URL(), ns, "go", "p-1", "")
+	p1 := waitExists(t, podOf(ns, "single", "p-1"))
+	fire(t, srv.URL(), ns, "go", "p-2", "")
+	consumerSettled(t, srv.URL())
+	first.stop()
+
+	// What the second dispatcher sees: p-1 ended and freed its slot, p-2 was
+	// promoted into it (Queued), while the first dispatcher created p-2's Pod and
+	// deleted its stored start (its mark of p-2 as created not seen yet).
+	var task orcav1.Task
+	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "single"}, &task))
+	p2 := p1.DeepCopy()
+	p2.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: podOf(ns, "single", "p-2").Name, Labels: p1.Labels,
+		Annotations: maps.Clone(p1.Annotations), OwnerReferences: p1.OwnerReferences, Finalizers: p1.Finalizers}
+	p2.Annotations[orcav1.AnnotationEventID], p2.Annotations[orcav1.AnnotationRun] = "p-2", "p-2"
+	p2.Status = corev1.PodStatus{}
+	require.NoError(t, env.Client.Create(t.Context(), p2))
+	require.NoError(t, kubelet().Succeed(t.Context(), key(p1), "ok"))
+	waitFinalizerGone(t, p1)
+	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}, Name: t.Name()})
+	require.NoError(t, err)
+	defer b.Close()
+	records := b.Records(dispatcher.RecordsAdmission)
+	uid := string(task.UID)
+	require.NoError(t, records.Delete(t.Context(), "start."+uid+"."+p2.Name))
+	state, err := json.Marshal(admission.State{Task: ns + "/single", Holders: []admission.Holder{{Pod: p2.Name, Since: time.Now(), Queued: true}}})
+	require.NoError(t, err)
+	require.NoError(t, records.Put(t.Context(), "slots."+uid, state))
+
+	startDispatcher(t, srv.URL(), dispatcher.Options{})
+	fire(t, srv.URL(), ns, "go", "p-3", "")
+	consumerSettled(t, srv.URL())
+	assert.Equal(t, []string{p2.Name}, running(t, ns, "single"), "p-3 waits for p-2's slot")
+	require.NoError(t, kubelet().Succeed(t.Context(), key(*p2), "ok"))
+	waitExists(t, podOf(ns, "single", "p-3"))
 }
