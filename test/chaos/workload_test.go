@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sirocco-cloud/orca/internal/actions"
@@ -23,18 +25,29 @@ import (
 )
 
 // The workflow: the ignition starts a chain of three Tasks and, at the same time,
-// a fan-out of five; the chain's last Task has a webhook Action.
+// a fan-out of five and the limited Task; the chain's last Task has a webhook
+// Action. The limited Task runs at most limitedParallelism Pods at once
+// (concurrencyPolicy Allow): the starts of the runs beyond wait, stored in the
+// bus, through the kills; the kubelet stand-in holds each of its Pods for
+// limitedHold before it ends it, so that they do wait.
 const (
-	ignitionName = "go"
-	hookAction   = "hook"
-	lastTask     = "chain-3"
+	ignitionName       = "go"
+	hookAction         = "hook"
+	lastTask           = "chain-3"
+	limitedTask        = "limited"
+	limitedParallelism = 2
+	limitedHold        = 300 * time.Millisecond
 )
 
 // workflow maps each Task to the Task whose success starts it; "" is the ignition.
 var workflow = map[string]string{
 	"chain-1": "", "chain-2": "chain-1", "chain-3": "chain-2",
 	"fan-1": "", "fan-2": "", "fan-3": "", "fan-4": "", "fan-5": "",
+	limitedTask: "",
 }
+
+// keepEveryRun keeps the Pods of every run, so that the checks can count them.
+var keepEveryRun = orcav1.TaskHistory{SuccessfulRunsHistoryLimit: ptr.To[int32](math.MaxInt32), FailedRunsHistoryLimit: ptr.To[int32](math.MaxInt32)}
 
 // consumers are the durable consumers of Orca's services.
 var consumers = []string{dispatcher.ConsumerName, actions.ConsumerName}
@@ -80,15 +93,18 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 			Spec: orcav1.TaskSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever,
 				Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
-			}}},
+			}}, TaskHistory: keepEveryRun},
 		}
 		if prev == "" {
 			t.Spec.StartOnIgnition = []orcav1.ObjectName{ignitionName}
 		} else {
 			t.Spec.StartOnSuccess = []orcav1.ObjectName{orcav1.ObjectName(prev)}
 		}
-		if task == lastTask {
+		switch task {
+		case lastTask:
 			t.Spec.SuccessActions = []orcav1.ObjectName{hookAction}
+		case limitedTask:
+			t.Spec.Parallelism = ptr.To[int32](limitedParallelism)
 		}
 		objs = append(objs, t)
 	}
