@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -147,30 +146,6 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (pod
 	return out, nil
 }
 
-// ranBefore reports whether the start of pod ran before: its trigger came back
-// (a redelivery, a replay) after its Pod was created, maybe ended and released
-// its slot, or was removed. Such a start is a duplicate: it must not wait for a
-// slot (which nothing would free), be forbidden, or replace a running Pod.
-func (d *Dispatcher) ranBefore(ctx context.Context, task *orcav1.Task, pod string, s start) (podOutcome, bool, error) {
-	err := d.reader.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: pod}, &corev1.Pod{})
-	switch {
-	case err == nil:
-		d.dropDuplicate(task, pod, s)
-		return podExists, true, nil
-	case !apierrors.IsNotFound(err):
-		return podRefused, false, fmt.Errorf("get pod %s/%s: %w", task.Namespace, pod, err)
-	}
-	removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod)
-	if err != nil {
-		return podRefused, false, err
-	}
-	if removed {
-		d.dropDuplicate(task, pod, s)
-		return podRemoved, true, nil
-	}
-	return podCreated, false, nil
-}
-
 // release frees the slot that the ended Pod of a task event held, and starts the
 // Task's oldest waiting start, if any.
 func (d *Dispatcher) release(ctx context.Context, r bus.TaskResult) error {
@@ -279,20 +254,6 @@ func (d *Dispatcher) startQueued(ctx context.Context, task *orcav1.Task, queued 
 		}
 	}
 	return st, nil
-}
-
-// promotedElsewhere says what became of a promoted start whose stored start is
-// gone: its Pod exists (podExists), or it is lost (podRefused).
-func (d *Dispatcher) promotedElsewhere(ctx context.Context, task *orcav1.Task, pod string) (podOutcome, error) {
-	err := d.reader.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: pod}, &corev1.Pod{})
-	switch {
-	case err == nil:
-		return podExists, nil
-	case !apierrors.IsNotFound(err):
-		return podRefused, fmt.Errorf("get pod %s/%s: %w", task.Namespace, pod, err)
-	}
-	d.log.Error("waiting start lost: its stored start is gone", "namespace", task.Namespace, "task", task.Name, "pod", pod)
-	return podRefused, nil
 }
 
 // storeStart stores a start that is about to wait, for whoever promotes it.
