@@ -31,6 +31,7 @@ type outcome struct {
 	reachedLast               map[string]bool // runs whose last Task ran, which must send a webhook
 	deadLetters, expectedDead int
 	limitedMost               int                 // most Pods of the limited Task seen running at once
+	cleanedDeleted            int                 // Pods of the cleaned Task deleted by the check
 	taskEvents                int                 // succeeded task events stored
 	duplicateTaskEvents       int                 // of them, stored again under an id already stored
 	failures                  map[string][]string // assertion -> examples (all counted, some kept)
@@ -58,7 +59,7 @@ const (
 	assertParallel   = "the limited Task never ran more Pods at once than its parallelism"
 )
 
-var assertions = []string{assertOnce, assertAttempts, assertParallel, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
+var assertions = []string{assertOnce, assertAttempts, assertParallel, assertCleaned, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
 
 // checkPods checks every run's Pods: one per Task, with the right data, ended
 // and without Orca's finalizer; it fills the run figures and latencies.
