@@ -270,14 +270,19 @@ func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) 
 	if span.IsRecording() {
 		span.SetAttributes(podAttributes(pod, task)...)
 	}
-	if removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod.Name); err != nil || removed {
+	// The watcher may record the Pod as removed right after this check: it waits
+	// bus.RemovedPodsWindow before it deletes it, and the create comes within
+	// that window, or not at all (the trigger comes back and checks again).
+	checked, cancel := context.WithTimeout(ctx, bus.RemovedPodsWindow)
+	defer cancel()
+	if removed, err := d.bus.RemovedPods().Done(checked, string(task.UID), pod.Name); err != nil || removed {
 		if removed {
 			span.SetAttributes(attribute.Bool("orca.duplicate", true))
 			d.dropDuplicate(task, pod.Name, s)
 		}
 		return podRemoved, err
 	}
-	err = d.client.Create(ctx, pod)
+	err = d.client.Create(checked, pod)
 	switch {
 	case err == nil:
 		metrics.podsCreated.Inc()

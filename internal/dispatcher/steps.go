@@ -35,6 +35,8 @@ const stepCounters = "steps"
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxRunSteps, "max-run-steps", orcav1.DefaultMaxRunSteps,
 		"Pods a run may start across all its Tasks and attempts before the dispatcher halts it (a Task's spec.maxRunSteps overrides it)")
+	fs.DurationVar(&o.SlotRepairAfter, "slot-repair-after", DefaultSlotRepairAfter,
+		"how long a Pod holds a slot of a Task with parallelism or concurrencyPolicy before the dispatcher checks that it still runs, and frees the slot of one gone or reported whose completion event never freed it")
 }
 
 // stepLimit is the most steps a run may have taken for task to start in it.

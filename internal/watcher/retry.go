@@ -114,7 +114,8 @@ type retryPlan struct {
 }
 
 // planRetry decides whether the run of the attempt a, which ended as c, goes on
-// under policy p (nil: no retries). It marks c as retried, or as timed out when
+// under policy p (nil: no retries); a Pod replaced by a later start of its Task
+// (concurrencyPolicy Replace) ends its run. It marks c as retried, or as timed out when
 // the run's deadline passed or would pass before the next attempt.
 func planRetry(p *orcav1.RetryPolicy, pod *corev1.Pod, a attempt, c *completion, now time.Time) *retryPlan {
 	if c.Succeeded {
@@ -124,7 +125,8 @@ func planRetry(p *orcav1.RetryPolicy, pod *corev1.Pod, a attempt, c *completion,
 		c.Reason = orcav1.ReasonDeadlineExceeded
 		return nil
 	}
-	if p == nil {
+	if p == nil || c.Reason == ReasonReplaced {
+		// A replaced run ends: its retry would replace the Pod that replaced it.
 		return nil
 	}
 	counts := true

@@ -105,6 +105,10 @@ func TestChaos(t *testing.T) {
 	}
 	o.checkPods(pods, runs, h.kubelet)
 	o.checkAttempts(pods, runs)
+	o.checkParallelism(pods, h.kubelet)
+	if err := o.checkCleaned(ctx, h.js, pods, runs); err != nil {
+		t.Error(err)
+	}
 	o.checkWebhooks(h.receiver.byRun(), runs)
 	dead, err := readDeadLetters(ctx, h.js)
 	if err != nil {
@@ -185,6 +189,9 @@ func (h *harness) start(ctx context.Context) error {
 		return err
 	}
 	if err := applyRetried(ctx, c, namespace); err != nil {
+		return err
+	}
+	if err := applyCleaned(ctx, c, namespace); err != nil {
 		return err
 	}
 
@@ -284,10 +291,10 @@ func (h *harness) figures(seed uint64, o *outcome, c *chaos, wall time.Duration)
 	}
 	return fmt.Sprintf("chaos figures: seed=%d fired=%d complete=%d lost=%d duplicatePods=%d duplicateWebhooks=%d "+
 		"serviceKills=%d(%s) serviceCrashes=%d serviceRestartsForConsumer=%d natsRestarts=%d apiserverRestarts=%d consumersDeleted=%d "+
-		"podCreatesRefused=%d deadLetters=%d(injected %d) taskEventsStoredTwice=%d p50=%s p99=%s wall=%s",
+		"podCreatesRefused=%d deadLetters=%d(injected %d) taskEventsStoredTwice=%d limitedMostAtOnce=%d/%d cleanedPodsDeleted=%d/%d p50=%s p99=%s wall=%s",
 		seed, o.fired, o.complete, o.lost, o.duplicatePods, o.duplicateWebhooks,
 		totalKills, strings.Join(perService, ","), crashes, restarts, c.natsRuns, c.apiRuns, len(c.deletions),
-		h.refusals.refused.Load(), o.deadLetters, o.expectedDead, o.duplicateTaskEvents,
+		h.refusals.refused.Load(), o.deadLetters, o.expectedDead, o.duplicateTaskEvents, o.limitedMost, limitedParallelism, o.cleanedDeleted, o.fired,
 		percentile(o.latencies, 50).Round(time.Millisecond), percentile(o.latencies, 99).Round(time.Millisecond),
 		wall.Round(time.Second))
 }

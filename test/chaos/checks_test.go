@@ -31,6 +31,8 @@ type outcome struct {
 	latencies                 []time.Duration // ignition stored -> last Pod seen, per complete run
 	reachedLast               map[string]bool // runs whose last Task ran, which must send a webhook
 	deadLetters, expectedDead int
+	limitedMost               int                 // most Pods of the limited Task seen running at once
+	cleanedDeleted            int                 // Pods of the cleaned Task deleted by the check
 	taskEvents                int                 // succeeded task events stored
 	duplicateTaskEvents       int                 // of them, stored again under an id already stored
 	failures                  map[string][]string // assertion -> examples (all counted, some kept)
@@ -55,9 +57,10 @@ const (
 	assertWebhook    = "every webhook id was received exactly once"
 	assertDeadLetter = "no dead letter but the injected ones"
 	assertConsumer   = "a deleted consumer is made again by its running service"
+	assertParallel   = "the limited Task never ran more Pods at once than its parallelism"
 )
 
-var assertions = []string{assertOnce, assertAttempts, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
+var assertions = []string{assertOnce, assertAttempts, assertParallel, assertCleaned, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
 
 // checkPods checks every run's Pods: one per Task, with the right data, ended
 // and without Orca's finalizer; it fills the run figures and latencies.
@@ -145,6 +148,57 @@ func (o *outcome) checkData(r *run, task string, p *corev1.Pod) {
 	}
 	if d := envValue(p, orcav1.EnvData); !slices.Contains(messages, d) {
 		o.fail(assertData, "run %s: Pod %s of %s got ORCA_DATA %q, want one of %q", r.id, p.Name, task, d, messages)
+	}
+}
+
+// checkParallelism checks that at most limitedParallelism Pods of the limited
+// Task ran at once (checkPods checks that each run ran it once). Each Pod ran at
+// least from when the kubelet stand-in first saw it to when it began to end it:
+// a part of the time it existed and had not ended, so an overlap of these times
+// is one of the Pods.
+func (o *outcome) checkParallelism(pods []corev1.Pod, k *kubelet) {
+	type edge struct {
+		at    time.Time
+		pod   string
+		start bool
+	}
+	var edges []edge
+	for i := range pods {
+		p := &pods[i]
+		if p.Annotations[orcav1.AnnotationTask] != limitedTask {
+			continue
+		}
+		from, to, ok := k.ran(p.Name)
+		if !ok {
+			o.fail(assertParallel, "Pod %s of %s was not run by the kubelet stand-in", p.Name, limitedTask)
+			continue
+		}
+		edges = append(edges, edge{from, p.Name, true}, edge{to, p.Name, false})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		if a.start == b.start {
+			return 0
+		}
+		if a.start {
+			return 1 // an end at the same time comes first
+		}
+		return -1
+	})
+	running := map[string]bool{}
+	for _, e := range edges {
+		if !e.start {
+			delete(running, e.pod)
+			continue
+		}
+		running[e.pod] = true
+		o.limitedMost = max(o.limitedMost, len(running))
+		if len(running) > limitedParallelism {
+			o.fail(assertParallel, "at %s, %d Pods of %s ran at once (parallelism %d): %s", e.at.Format(time.RFC3339Nano),
+				len(running), limitedTask, limitedParallelism, strings.Join(slices.Sorted(maps.Keys(running)), ", "))
+		}
 	}
 }
 

@@ -2,12 +2,17 @@
 // separate processes built from cmd/, against a real etcd and kube-apiserver and
 // a nats-server in a process of its own (natsd), while a kubelet stand-in ends
 // their Pods. N ignitions are fired from outside into a 3-Task chain and a fan-out
-// of 5 with a webhook Action at the end of the chain, while services are killed,
-// NATS and the API server restarted, durable consumers deleted and Pod creates
-// refused for a while. Once everything is quiet the suite checks, run by run, that
-// every Task ran exactly once with its data intact, that no Pod keeps Orca's
-// finalizer, that every webhook arrived once, and that the only dead letters are
-// the malformed messages it injected; its last line gives the figures.
+// of 5 with a webhook Action at the end of the chain, a retried Task, a Task
+// with parallelism 2 and one whose Pods are deleted once reported
+// (ttlSecondsAfterFinished 0), while services are killed, NATS and the API server
+// restarted, durable consumers deleted and Pod creates refused for a while. Once
+// everything is quiet the suite checks, run by run, that every Task ran exactly
+// once with its data intact (the retried Task its allowed attempts), that no
+// more than 2 Pods of the limited Task ever ran at once, that no deleted Pod
+// was made again, that no Pod keeps
+// Orca's finalizer, that every webhook arrived once, and that the only dead
+// letters are the malformed messages it injected; its last line gives the
+// figures.
 //
 // The suite is a Go test that skips unless ORCA_CHAOS is set or one of its flags is
 // given: `go test ./test/chaos -args -n=200`. Its files: binaries (building natsd

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -25,13 +26,20 @@ import (
 	"github.com/sirocco-cloud/orca/internal/dispatcher"
 )
 
-// The workflow: the ignition starts a chain of three Tasks, a fan-out of five and
-// a diamond (dia-a, then dia-b and dia-c, then the join dia-d: both succeeded);
-// the chain's last Task has a webhook Action.
+// The workflow: the ignition starts a chain of three Tasks and, at the same time,
+// a fan-out of five, a diamond (dia-a, then dia-b and dia-c, then the join dia-d:
+// both succeeded) and the limited Task; the chain's last Task has a webhook
+// Action. The limited Task runs at most limitedParallelism Pods at once
+// (concurrencyPolicy Allow): the starts of the runs beyond wait, stored in the
+// bus, through the kills; the kubelet stand-in holds each of its Pods for
+// limitedHold before it ends it, so that they do wait.
 const (
-	ignitionName = "go"
-	hookAction   = "hook"
-	lastTask     = "chain-3"
+	ignitionName       = "go"
+	hookAction         = "hook"
+	lastTask           = "chain-3"
+	limitedTask        = "limited"
+	limitedParallelism = 2
+	limitedHold        = 300 * time.Millisecond
 )
 
 // workflow maps each Task to the Task whose success starts it; "" is the ignition.
@@ -39,6 +47,7 @@ var workflow = map[string]string{
 	"chain-1": "", "chain-2": "chain-1", "chain-3": "chain-2",
 	"fan-1": "", "fan-2": "", "fan-3": "", "fan-4": "", "fan-5": "",
 	"dia-a": "", "dia-b": "dia-a", "dia-c": "dia-a",
+	limitedTask: "",
 }
 
 // joins maps each join of the workflow to the Tasks whose success it waits for.
@@ -53,6 +62,9 @@ func allTasks() []string {
 	slices.Sort(names)
 	return names
 }
+
+// keepEveryRun keeps the Pods of every run, so that the checks can count them.
+var keepEveryRun = orcav1.TaskHistory{SuccessfulRunsHistoryLimit: ptr.To[int32](math.MaxInt32), FailedRunsHistoryLimit: ptr.To[int32](math.MaxInt32)}
 
 // consumers are the durable consumers of Orca's services.
 var consumers = []string{dispatcher.ConsumerName, dispatcher.JoinConsumerName, actions.ConsumerName}
@@ -98,17 +110,19 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 			Spec: orcav1.TaskSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever,
 				Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
-			}}},
+			}}, TaskHistory: keepEveryRun},
 		}
 		if prev == "" {
 			t.Spec.StartOnIgnition = []orcav1.ObjectName{ignitionName}
 		} else {
 			t.Spec.StartOnSuccess = []orcav1.ObjectName{orcav1.ObjectName(prev)}
 		}
-		if task == lastTask {
+		switch task {
+		case lastTask:
 			t.Spec.SuccessActions = []orcav1.ObjectName{hookAction}
+		case limitedTask:
+			t.Spec.Parallelism = ptr.To[int32](limitedParallelism)
 		}
-		keepAllPods(&t.Spec)
 		objs = append(objs, t)
 	}
 	for task, upstream := range joins {
@@ -124,7 +138,7 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 			all.AllSucceeded = append(all.AllSucceeded, orcav1.ObjectName(u))
 		}
 		t.Spec.StartWhen = all
-		keepAllPods(&t.Spec)
+		t.Spec.TaskHistory = keepEveryRun
 		objs = append(objs, t)
 	}
 	for _, o := range objs {
@@ -286,10 +300,3 @@ func (r *receiver) byRun() map[string][]receipt {
 func (r *receiver) url() string { return r.srv.URL + "/hook" }
 
 func (r *receiver) close() { r.srv.Close() }
-
-// keepAllPods keeps every Pod of the Task's runs (no history limit): the checks
-// look at each run's Pods afterwards.
-func keepAllPods(spec *orcav1.TaskSpec) {
-	spec.SuccessfulRunsHistoryLimit = ptr.To[int32](1_000_000)
-	spec.FailedRunsHistoryLimit = ptr.To[int32](1_000_000)
-}

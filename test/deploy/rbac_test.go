@@ -165,7 +165,7 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		task.Status.State = orcav1.TaskRunning
 		allowed(t, "update tasks/status", c.Status().Update(ctx, task))
 		allowed(t, "record an event", c.Create(ctx, newEvent(f.ns, f.task)))
-		// A limited Task's slot held by a Pod that is gone is given back.
+		// Slot repair reads the Pod that holds a limited Task's slot.
 		allowed(t, "get a Pod", c.Get(ctx, client.ObjectKeyFromObject(f.pod), &corev1.Pod{}))
 
 		forbidden(t, "delete a Pod", c.Delete(ctx, f.pod))
@@ -207,6 +207,10 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		require.NoError(t, env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), pod))
 		pod.Finalizers = nil
 		require.NoError(t, env.Client.Update(ctx, pod))
+		// It deletes ended Pods: past a Task's history limits or TTL, or replaced.
+		ended := newPod(f.ns)
+		require.NoError(t, env.Client.Create(ctx, ended))
+		allowed(t, "delete a Pod", c.Delete(ctx, ended))
 	})
 
 	t.Run("actions", func(t *testing.T) {
