@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&cfg.dispatcherFlags, "dispatcher-flags", "", "extra flags of the dispatcher processes, space-separated")
 	flag.Float64Var(&cfg.susFrom, "sustained-from", 10, "lowest rate of case 7, in runs a second")
 	flag.DurationVar(&cfg.susSeconds, "sustained-step", 3*time.Second, "how long case 7 starts runs at each rate")
-	skip := flag.String("skip", "", "cases to skip, comma-separated: costs,retry,chain,ignition,fanout,schedule,scale,sustained (the hop always runs)")
+	skip := flag.String("skip", "", "cases to skip, comma-separated: costs,retry,chain,join,ignition,fanout,schedule,scale,sustained (the hop always runs)")
 	flag.BoolVar(&quick, "quick", false, "fewer samples: 30 hops, 15 ignitions, 2 chain runs, 1 cron minute, 3000 Tasks")
 	flag.StringVar(&cfg.out, "out", filepath.Join(testenv.RepoRoot(), "bench", "results.json"), "JSON results file")
 	flag.StringVar(&cfg.markdown, "markdown", "", "also write the table as Markdown to this file")
@@ -218,6 +218,12 @@ func run(ctx context.Context, cfg settings) (err error) {
 	if cfg.runs("chain") {
 		step("case 5, chain: %d Tasks, %d runs each side", cfg.chainLen, cfg.chainRuns)
 		if err := chainCase(ctx, c, obs, o, l, cfg.chainRuns, cfg.chainLen, cfg.profileDir, rep); err != nil {
+			return err
+		}
+	}
+	if cfg.runs("join") {
+		step("case 9, join: %d diamonds", cfg.samples)
+		if err := joinCase(ctx, c, obs, o, cfg.samples, cfg.warm, rep); err != nil {
 			return err
 		}
 	}

@@ -84,7 +84,7 @@ func retryCase(ctx context.Context, c *cluster, obs *observer, o *orca, l *loops
 		}
 	}
 	ps := summarize(plain)
-	r.add("7 retry", fmt.Sprintf("Orca: attempt failed -> next attempt's Pod seen (backoff 0, %d attempts a run)", retryAttempts), "ms",
+	r.add("8 retry", fmt.Sprintf("Orca: attempt failed -> next attempt's Pod seen (backoff 0, %d attempts a run)", retryAttempts), "ms",
 		summarize(retried), "Orca's plain hop (case 1's loop), measured alongside", &ps, "<= 1.2x", func(x float64) bool { return x <= 1.2 })
 	return nil
 }

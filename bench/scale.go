@@ -71,7 +71,7 @@ func scaleCase(ctx context.Context, c *cluster, o *orca, l *loops, nTasks, nIgni
 	fs := summarize(floor)
 	r.add("6 scale", fmt.Sprintf("Orca: hop at %d Tasks", total), "ms", h, "floor, measured alongside", &fs, "", nil)
 	if !proc {
-		r.note("dispatcher memory not measured: the dispatcher ran in the bench's process (-dispatcher=inproc)")
+		r.note("dispatcher memory not measured: the dispatcher ran in the bench's process (-services=inproc)")
 		return nil
 	}
 	r.addValue("6 scale", fmt.Sprintf("dispatcher VmRSS at %d Tasks (peak %.0f, Go heap in use %.0f)", total, hwm, heap), "MiB",

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,6 +17,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
@@ -184,20 +186,20 @@ func (s *service) get(ctx context.Context, key types.NamespacedName, obj client.
 	return err
 }
 
-// runAction runs one Action, records in the ledger that it ran, then reports
-// its outcome; it never fails the event. The ledger comes first: reporting
-// writes the Action's status, which may take long, and a replica killed before
-// the record would let the event run the Action again.
+// runAction runs one Action and records its outcome; it never fails the event.
 func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string, d *bus.Delivery) {
 	start := time.Now()
+	ctx, span := startRun(ctx, task, name)
+	var err error
+	defer func() { telemetry.End(span, err) }()
 	var action orcav1.Action
 	if err := s.get(ctx, types.NamespacedName{Namespace: task.Namespace, Name: name}, &action); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
-		s.recordRun(ctx, task, name, d)
 		if apierrors.IsNotFound(err) {
 			s.missing(task, name, d)
+			s.recordRun(ctx, task, name, d) // reported once per event
 			return
 		}
 		action.Name, action.Namespace = name, task.Namespace
@@ -206,6 +208,7 @@ func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string,
 	}
 	plugin, p, err := s.plugins.lookup(&action.Spec)
 	if err == nil {
+		span.SetAttributes(attribute.String("orca.action.plugin", plugin))
 		err = p.Run(ctx, Run{Action: &action, Task: task, Delivery: d})
 	}
 	if ctx.Err() != nil {
@@ -213,9 +216,12 @@ func (s *service) runAction(ctx context.Context, task *orcav1.Task, name string,
 		s.log.Info("action interrupted", "namespace", task.Namespace, "action", name, "task", task.Name, "id", d.Event.ID())
 		return
 	}
-	s.recordRun(ctx, task, name, d)
 	if plugin == "" {
 		plugin = "unknown"
 	}
+	// Recorded as soon as the plugin returned, before the reports (the Action's
+	// status write may take seconds when many runs of one Action conflict): a
+	// crash between the run and the record is what makes an Action run again.
+	s.recordRun(ctx, task, name, d)
 	s.finish(ctx, task, &action, plugin, d, err, start)
 }

@@ -16,11 +16,13 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/propagation"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // Defaults of the webhook plugin.
@@ -106,6 +108,7 @@ func (w *webhook) send(ctx context.Context, target string, headers map[string]st
 	if err := cehttp.WriteRequest(binding.WithForceBinary(ctx), binding.ToMessage(&e), req); err != nil {
 		return fmt.Errorf("encode the task event: %w", err)
 	}
+	telemetry.W3C.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := w.deps.HTTPClient.Do(req)
 	if err != nil {
 		w.deps.Log.Info("webhook request failed", "namespace", r.Action.Namespace, "action", r.Action.Name, "err", err)

@@ -151,6 +151,19 @@ func (s *State) Release(pod string) bool {
 	return len(s.Holders)+len(s.Waiting) != n
 }
 
+// Handover passes the slot of pod from, which ended, to pod to, the next attempt
+// of the same run (spec.retry): a run keeps its slot across its attempts, so that
+// a retry neither waits behind later starts nor for its slot's repair. It
+// reports whether from held a slot; to holds it since now.
+func (s *State) Handover(from, to string, now time.Time) bool {
+	h := s.holder(from)
+	if h == nil || s.holder(to) != nil {
+		return false
+	}
+	*h = Holder{Pod: to, Since: now}
+	return true
+}
+
 // Created marks the Pod of a Queued holder as created.
 func (s *State) Created(pod string) bool {
 	if h := s.holder(pod); h != nil && h.Queued {

@@ -127,3 +127,33 @@ func TestHeldSince(t *testing.T) {
 	assert.Equal(t, &Holder{Pod: "new", Since: t0.Add(time.Minute)}, s.Holding("new"))
 	assert.Nil(t, s.Holding("none"))
 }
+
+func TestHandoverKeepsARunsSlotForItsNextAttempt(t *testing.T) {
+	l := Limits{Slots: 1, Policy: orcav1.ConcurrencyAllow}
+	var s State
+	admit(t, &s, "run1-a1", 10, l, 0)
+	assert.Equal(t, Outcome(Wait), admit(t, &s, "run2", 11, l, 1).Outcome)
+
+	// The first attempt failed and is retried: its next attempt takes its slot,
+	// ahead of the start that waits.
+	assert.True(t, s.Handover("run1-a1", "run1-a2", t0.Add(2)))
+	assert.False(t, s.Handover("run1-a1", "run1-a2", t0.Add(3)), "a second handover is a no-op")
+	assert.Equal(t, []Holder{{Pod: "run1-a2", Since: t0.Add(2)}}, s.Holders)
+	assert.Equal(t, Decision{Outcome: Run}, admit(t, &s, "run1-a2", 0, l, 3))
+	assert.Equal(t, []string{"run2"}, waiting(&s))
+
+	// A slot already freed (slot repair) is not handed over: the attempt is
+	// admitted as any start.
+	assert.True(t, s.Release("run1-a2"))
+	assert.Equal(t, []string{"run2"}, s.Promote(l, t0.Add(4)))
+	assert.False(t, s.Handover("run1-a2", "run1-a3", t0.Add(5)))
+	assert.Equal(t, []string{"run2"}, holders(&s))
+
+	// A Replace holder's next attempt replaces nothing again.
+	r := Limits{Slots: 1, Policy: orcav1.ConcurrencyReplace}
+	var rs State
+	admit(t, &rs, "old", 1, r, 0)
+	assert.Equal(t, []string{"old"}, admit(t, &rs, "new-a1", 2, r, 1).Replaces)
+	assert.True(t, rs.Handover("new-a1", "new-a2", t0.Add(2)))
+	assert.Equal(t, Decision{Outcome: Run}, admit(t, &rs, "new-a2", 0, r, 3))
+}

@@ -47,6 +47,10 @@ type Options struct {
 	// TaskStatusQPS is the watcher's budget of Task status writes a second (see
 	// watcher.Options.StatusWritesPerSecond); negative means no limit.
 	TaskStatusQPS float64
+	// ReuseControllerNames lets one process build the same controllers more than
+	// once (tests that run `orca run` in-process twice): controller-runtime
+	// otherwise refuses a controller name that the process used before.
+	ReuseControllerNames bool
 }
 
 // BindFlags registers the options on fs. Values not given as flags come from the

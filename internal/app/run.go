@@ -27,6 +27,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/scheme"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // Setup adds a service's controllers and consumers to the manager.
@@ -39,6 +40,11 @@ func Run(ctx context.Context, name string, o Options, setup Setup) error {
 	log := NewLogger(o.LogFormat, o.LogLevel).With("service", name)
 	slog.SetDefault(log)
 	ctrl.SetLogger(logr.FromSlogHandler(log.Handler()))
+	stopTracing, err := telemetry.Setup(ctx, telemetry.Options{Service: "orca-" + name, Log: log})
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 
 	cfg, err := o.RESTConfig()
 	if err != nil {
@@ -163,6 +169,9 @@ func (o *Options) ManagerOptions(name string) manager.Options {
 		RenewDeadline:                 &renew,
 		RetryPeriod:                   &retry,
 		GracefulShutdownTimeout:       ptrTo(15 * time.Second),
+	}
+	if o.ReuseControllerNames {
+		opts.Controller.SkipNameValidation = ptrTo(true)
 	}
 	// No service reads managedFields: without them the cache holds less and every
 	// read from it (a deep copy) copies less. An update of an object read from the

@@ -355,7 +355,9 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 	}
 	d.NumDelivered, d.Sequence = md.NumDelivered, md.Sequence.Stream
 
-	err = c.call(msg, d)
+	ctx, span := c.startReceive(msg.Headers(), d)
+	err = c.call(ctx, msg, d)
+	endReceive(span, err)
 	metrics.latency.WithLabelValues(c.opts.Name).Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
@@ -400,7 +402,7 @@ func (c *Consumer) handle(msg jetstream.Msg) {
 // call runs the handler, telling the server the message is in progress while it
 // runs. A panic is a bug that no retry fixes: it becomes a Permanent error, and
 // the event can be replayed from the dead letters once the bug is fixed.
-func (c *Consumer) call(msg jetstream.Msg, d *Delivery) (err error) {
+func (c *Consumer) call(ctx context.Context, msg jetstream.Msg, d *Delivery) (err error) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -421,7 +423,7 @@ func (c *Consumer) call(msg jetstream.Msg, d *Delivery) (err error) {
 			err = Permanent(fmt.Errorf("handler panicked: %v", r))
 		}
 	}()
-	return c.handler(c.ctx, d)
+	return c.handler(ctx, d)
 }
 
 // readiness is an error that workers can wait to become nil.

@@ -19,6 +19,10 @@ type Delivery struct {
 	Ignition *Ignition
 	// Task is set for TypeTaskSucceeded and TypeTaskFailed.
 	Task *TaskEvent
+	// Skipped is set for TypeTaskSkipped.
+	Skipped *TaskSkipped
+	// JoinTimer is set for TypeJoinTimer.
+	JoinTimer *JoinTimer
 	// Retry is set for TypeTaskRetrying, Halt for TypeTaskHalted.
 	Retry *RetryEvent
 	Halt  *HaltEvent
@@ -29,6 +33,11 @@ type Delivery struct {
 	// Sequence is the message's sequence in the stream: the order in which the
 	// stream stored it.
 	Sequence uint64
+	// TraceParent and TraceState are the W3C trace context of the run: the
+	// event's distributed-tracing extension, or when it has none (or not a valid
+	// one), the context of the span of this delivery's handling (empty while
+	// tracing is off). Events that the run causes carry it.
+	TraceParent, TraceState string
 }
 
 // Run returns the run id of the event (its id when it carries none).
@@ -54,6 +63,10 @@ func parse(subject string, header nats.Header, data []byte, maxData int) (*Deliv
 		d.Ignition, err = parseIgnition(subject, e)
 	case TypeTaskSucceeded, TypeTaskFailed:
 		d.Task, err = parseTaskEvent(subject, e)
+	case TypeTaskSkipped:
+		d.Skipped, err = parseSkipped(subject, e)
+	case TypeJoinTimer:
+		d.JoinTimer, err = parseJoinTimer(subject, e)
 	case TypeTaskRetrying:
 		d.Retry, err = parseRetryEvent(subject, e)
 	case TypeTaskHalted:
@@ -82,10 +95,12 @@ func parseIgnition(subject string, e cloudevents.Event) (*Ignition, error) {
 	if s := e.Subject(); s != "" && s != name {
 		return nil, fmt.Errorf("CloudEvent subject %q does not match the ignition name %q of NATS subject %q", s, name, subject)
 	}
-	return &Ignition{
+	ig := &Ignition{
 		ID: e.ID(), Source: e.Source(), Namespace: ns, Name: name,
 		Run: runOf(e), Data: e.Data(), Time: e.Time(),
-	}, nil
+	}
+	ig.TraceParent, ig.TraceState = traceOf(e)
+	return ig, nil
 }
 
 func parseTaskEvent(subject string, e cloudevents.Event) (*TaskEvent, error) {
@@ -94,13 +109,24 @@ func parseTaskEvent(subject string, e cloudevents.Event) (*TaskEvent, error) {
 	if succeeded {
 		prefix = SubjectTaskSucceeded
 	}
+	r, err := parseResult(subject, prefix, e)
+	if err != nil {
+		return nil, err
+	}
+	te := &TaskEvent{ID: e.ID(), Source: e.Source(), Succeeded: succeeded, Result: r}
+	te.TraceParent, te.TraceState = traceOf(e)
+	return te, nil
+}
+
+// parseResult decodes the TaskResult of an event on "<prefix>.<namespace>.<task>".
+func parseResult(subject, prefix string, e cloudevents.Event) (TaskResult, error) {
 	ns, task, ok := splitSubject(subject, prefix)
 	if !ok {
-		return nil, fmt.Errorf("type %s on subject %q: want %s.<namespace>.<task>", e.Type(), subject, prefix)
+		return TaskResult{}, fmt.Errorf("type %s on subject %q: want %s.<namespace>.<task>", e.Type(), subject, prefix)
 	}
 	var r TaskResult
 	if err := json.Unmarshal(e.Data(), &r); err != nil {
-		return nil, fmt.Errorf("task event data is not TaskResult JSON: %w", err)
+		return TaskResult{}, fmt.Errorf("task event data is not TaskResult JSON: %w", err)
 	}
 	if r.Task == "" {
 		r.Task = task
@@ -109,10 +135,10 @@ func parseTaskEvent(subject string, e cloudevents.Event) (*TaskEvent, error) {
 		r.Namespace = ns
 	}
 	if r.Task != task || r.Namespace != ns {
-		return nil, fmt.Errorf("task event data names %s/%s but was published on %q", r.Namespace, r.Task, subject)
+		return TaskResult{}, fmt.Errorf("task event data names %s/%s but was published on %q", r.Namespace, r.Task, subject)
 	}
 	if r.Run == "" {
 		r.Run = runOf(e)
 	}
-	return &TaskEvent{ID: e.ID(), Source: e.Source(), Succeeded: succeeded, Result: r}, nil
+	return r, nil
 }

@@ -95,4 +95,18 @@
 // The state bucket has the stream's MaxAge as TTL and its MaxBytes as limit.
 // Besides positions and ledgers it holds Counters, integers changed with
 // compare-and-set, with which the dispatcher counts the Pods of each run.
+//
+// # Tracing
+//
+// Events carry the CloudEvents distributed-tracing extension (traceparent,
+// tracestate): the W3C trace context of their run, set on the ignition (by its
+// publisher, else the context of the publish's span) and carried unchanged by
+// every event of the run (Ignition.TraceParent, TaskEvent.TraceParent,
+// RetryEvent.TraceParent, HaltEvent.TraceParent, Delivery.TraceParent). Each
+// publish also sets the W3C headers traceparent and tracestate of the NATS
+// message to its own span's context, and the span of a delivery's handling (the
+// handler's ctx) is a child of it, or of the extension when a publisher set no
+// header. The spans come from the global OpenTelemetry tracer provider (package
+// telemetry); without one they are no-ops, and a trace context that arrives is
+// passed on all the same.
 package bus

@@ -60,6 +60,11 @@ type Ignition struct {
 	Run  string
 	Data []byte
 	Time time.Time
+	// TraceParent and TraceState are the W3C trace context of the run (the
+	// CloudEvents distributed-tracing extension). Empty means the context of
+	// the publish's span, when tracing is on; a traceparent that is not valid is
+	// left out.
+	TraceParent, TraceState string
 }
 
 // TaskResult is the data of a task event.
@@ -95,6 +100,9 @@ type TaskEvent struct {
 	Source    string
 	Succeeded bool
 	Result    TaskResult
+	// TraceParent and TraceState are the W3C trace context of the run: the
+	// ignition's, carried unchanged (see Ignition).
+	TraceParent, TraceState string
 }
 
 // Type returns the CloudEvent type of the event.
@@ -137,6 +145,7 @@ func (ig Ignition) Event() (cloudevents.Event, error) {
 		run = ig.ID
 	}
 	e.SetExtension(ExtensionRun, run)
+	setTrace(&e, ig.TraceParent, ig.TraceState)
 	if err := e.SetData("text/plain", ig.Data); err != nil {
 		return e, fmt.Errorf("set ignition data: %w", err)
 	}
@@ -169,6 +178,7 @@ func (te TaskEvent) Event() (cloudevents.Event, error) {
 	e.SetSubject(te.Result.Task)
 	e.SetTime(te.Result.FinishedAt)
 	e.SetExtension(ExtensionRun, te.Result.Run)
+	setTrace(&e, te.TraceParent, te.TraceState)
 	if err := e.SetData(cloudevents.ApplicationJSON, te.Result); err != nil {
 		return e, fmt.Errorf("set task event data: %w", err)
 	}

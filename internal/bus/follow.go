@@ -146,9 +146,11 @@ func seen(msg jetstream.Msg) Seen {
 }
 
 // NamespaceSubjects returns the filters that follow every event of a namespace:
-// its ignitions, its Tasks' successes and failures, and their dead letters.
+// its ignitions, its Tasks' successes, failures, skips, retried attempts, halted
+// runs and forbidden starts, and their dead letters.
 func NamespaceSubjects(namespace string) []string {
-	prefixes := []string{SubjectIgnited, SubjectTaskSucceeded, SubjectTaskFailed}
+	prefixes := []string{SubjectIgnited, SubjectTaskSucceeded, SubjectTaskFailed, SubjectTaskSkipped,
+		SubjectTaskRetrying, SubjectTaskHalted, SubjectTaskForbidden}
 	subjects := ScopedSubjects([]string{namespace}, prefixes...)
 	for _, p := range prefixes {
 		subjects = append(subjects, ScopedSubjects([]string{namespace}, DeadLetterSubject(p))...)

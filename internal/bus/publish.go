@@ -7,6 +7,9 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // ErrDuplicate says that the stream already held an event with the same source
@@ -52,7 +55,10 @@ func (b *Bus) PublishTaskEvent(ctx context.Context, te TaskEvent) error {
 // duplicate within the stream's window is acknowledged and dropped by the
 // server, and reported as duplicate.
 func (b *Bus) publish(ctx context.Context, subject string, e cloudevents.Event) (duplicate bool, err error) {
+	ctx, span := startPublish(ctx, subject, &e)
+	defer func() { telemetry.End(span, err) }()
 	msg := encodeBinary(subject, e)
+	telemetry.W3C.Inject(ctx, headerCarrier(msg.Header))
 	ack, err := b.js.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(e.Source(), e.ID())), jetstream.WithExpectStream(b.stream))
 	if err != nil {
 		metrics.published.WithLabelValues(e.Type(), "error").Inc()
@@ -66,6 +72,9 @@ func (b *Bus) publish(ctx context.Context, subject string, e cloudevents.Event) 
 		outcome = "duplicate"
 	}
 	metrics.published.WithLabelValues(e.Type(), outcome).Inc()
+	if ack.Duplicate && span.IsRecording() {
+		span.SetAttributes(attribute.Bool("orca.duplicate", true))
+	}
 	return ack.Duplicate, nil
 }
 

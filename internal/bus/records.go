@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -128,4 +129,12 @@ func conflict(err error) bool {
 // (history limits, ttlSecondsAfterFinished), by Task uid and Pod name: the
 // watcher records a Pod before it deletes it, and the dispatcher does not create
 // a recorded Pod again when its trigger comes back (a redelivery, a replay).
+// A check and a create are not one step: see RemovedPodsWindow.
 func (b *Bus) RemovedPods() *Ledger { return b.Ledger("pods") }
+
+// RemovedPodsWindow bounds the time from the dispatcher's check of RemovedPods
+// to its create of the Pod: it gives up a create not done by then, and checks
+// again when the trigger comes back. The watcher deletes a Pod only longer than
+// that after it recorded it, so that a create that checked just before the
+// record meets the Pod (AlreadyExists) instead of making it again.
+const RemovedPodsWindow = 30 * time.Second

@@ -36,6 +36,8 @@ type TaskRetry struct {
 	RunStartedAt time.Time `json:"runStartedAt"`
 	// Data is the ORCA_DATA every attempt of the run gets.
 	Data string `json:"data"`
+	// Inputs is the ORCA_INPUTS every attempt of a join's run gets.
+	Inputs string `json:"inputs,omitempty"`
 	// TriggerSource and TriggerID identify the event that started the run: with
 	// the attempt, they name the next attempt's Pod.
 	TriggerSource string `json:"triggerSource"`
@@ -48,6 +50,9 @@ type RetryEvent struct {
 	ID     string
 	Source string
 	Retry  TaskRetry
+	// TraceParent and TraceState are the W3C trace context of the run: the
+	// ignition's, carried unchanged (see Ignition).
+	TraceParent, TraceState string
 }
 
 // TaskHalt is the data of a halted event: the dispatcher did not start Task in
@@ -74,6 +79,9 @@ type HaltEvent struct {
 	ID     string
 	Source string
 	Halt   TaskHalt
+	// TraceParent and TraceState are the W3C trace context of the run (see
+	// RetryEvent).
+	TraceParent, TraceState string
 }
 
 // RetrySubject returns the subject of a retrying event.
@@ -89,17 +97,18 @@ func HaltSubject(namespace, task string) string {
 // Event returns the retrying event as a CloudEvent.
 func (re RetryEvent) Event() (cloudevents.Event, error) {
 	r := re.Retry
-	return taskEvent(re.ID, re.Source, TypeTaskRetrying, r.Task, r.Namespace, r.Run, r.FinishedAt, r)
+	return taskEvent(re.ID, re.Source, TypeTaskRetrying, r.Task, r.Namespace, r.Run, r.FinishedAt, r, re.TraceParent, re.TraceState)
 }
 
 // Event returns the halted event as a CloudEvent.
 func (he HaltEvent) Event() (cloudevents.Event, error) {
 	h := he.Halt
-	return taskEvent(he.ID, he.Source, TypeTaskHalted, h.Task, h.Namespace, h.Run, h.HaltedAt, h)
+	return taskEvent(he.ID, he.Source, TypeTaskHalted, h.Task, h.Namespace, h.Run, h.HaltedAt, h, he.TraceParent, he.TraceState)
 }
 
-// taskEvent builds an event about a Task with JSON data.
-func taskEvent(id, source, typ, task, namespace, run string, at time.Time, data any) (cloudevents.Event, error) {
+// taskEvent builds an event about a Task with JSON data and the run's trace
+// context.
+func taskEvent(id, source, typ, task, namespace, run string, at time.Time, data any, traceparent, tracestate string) (cloudevents.Event, error) {
 	e := cloudevents.NewEvent()
 	if err := checkValues([2]string{"id", id}, [2]string{"source", source}, [2]string{"subject", task},
 		[2]string{ExtensionRun, run}, [2]string{"namespace", namespace}); err != nil {
@@ -111,6 +120,7 @@ func taskEvent(id, source, typ, task, namespace, run string, at time.Time, data 
 	e.SetSubject(task)
 	e.SetTime(at)
 	e.SetExtension(ExtensionRun, run)
+	setTrace(&e, traceparent, tracestate)
 	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
 		return e, fmt.Errorf("set %s data: %w", typ, err)
 	}
@@ -148,7 +158,9 @@ func parseRetryEvent(subject string, e cloudevents.Event) (*RetryEvent, error) {
 	if r.NextAttempt < 2 || r.TriggerID == "" || r.TriggerSource == "" {
 		return nil, fmt.Errorf("retrying event data needs nextAttempt (2 or more), triggerSource and triggerID")
 	}
-	return &RetryEvent{ID: e.ID(), Source: e.Source(), Retry: r}, nil
+	re := &RetryEvent{ID: e.ID(), Source: e.Source(), Retry: r}
+	re.TraceParent, re.TraceState = traceOf(e)
+	return re, nil
 }
 
 func parseHaltEvent(subject string, e cloudevents.Event) (*HaltEvent, error) {
@@ -159,7 +171,9 @@ func parseHaltEvent(subject string, e cloudevents.Event) (*HaltEvent, error) {
 	if h.Run == "" {
 		h.Run = runOf(e)
 	}
-	return &HaltEvent{ID: e.ID(), Source: e.Source(), Halt: h}, nil
+	he := &HaltEvent{ID: e.ID(), Source: e.Source(), Halt: h}
+	he.TraceParent, he.TraceState = traceOf(e)
+	return he, nil
 }
 
 // taskData decodes the JSON data of an event published on

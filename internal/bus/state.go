@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,61 +24,24 @@ const (
 	stateLedgerPrefix   = "ledger."
 )
 
-// state opens the state bucket, creating it when it does not exist.
-type state struct {
-	mu sync.Mutex
-	kv jetstream.KeyValue
+// state is the state bucket.
+type state = bucket
+
+func (b *Bus) stateSpec() bucketSpec {
+	return bucketSpec{
+		name:        StateBucket(b.stream),
+		description: "Orca's consumer positions and ledger of actions run, kept as long as stream " + b.stream + " keeps events",
+	}
 }
 
 func (b *Bus) stateKV(ctx context.Context) (jetstream.KeyValue, error) {
-	b.state.mu.Lock()
-	defer b.state.mu.Unlock()
-	if b.state.kv != nil {
-		return b.state.kv, nil
-	}
-	name := StateBucket(b.stream)
-	kv, err := b.js.KeyValue(ctx, name)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		si, serr := b.streamInfo(ctx)
-		if serr != nil {
-			return nil, serr
-		}
-		kv, err = b.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      name,
-			Description: "Orca's consumer positions and ledger of actions run, kept as long as stream " + b.stream + " keeps events",
-			TTL:         si.Config.MaxAge,
-			MaxBytes:    si.Config.MaxBytes,
-			Storage:     jetstream.FileStorage,
-			Replicas:    si.Config.Replicas,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = b.js.KeyValue(ctx, name)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("key-value bucket %s: %w", name, err)
-	}
-	b.state.kv = kv
-	return kv, nil
+	return b.state.open(ctx, b, b.stateSpec())
 }
 
 // withState runs fn on the state bucket; when the bucket was deleted, it opens
 // (creates) it again and runs fn once more.
 func (b *Bus) withState(ctx context.Context, fn func(jetstream.KeyValue) error) error {
-	for attempt := 0; ; attempt++ {
-		kv, err := b.stateKV(ctx)
-		if err != nil {
-			return err
-		}
-		err = fn(kv)
-		if attempt == 0 && (errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse)) {
-			b.state.mu.Lock()
-			b.state.kv = nil
-			b.state.mu.Unlock()
-			continue
-		}
-		return err
-	}
+	return b.state.do(ctx, b, b.stateSpec(), fn)
 }
 
 // ConsumerPosition is how far a durable consumer got: every message of the stream

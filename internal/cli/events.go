@@ -79,9 +79,13 @@ func Events(ctx context.Context, stdout, stderr io.Writer, o EventsOptions) erro
 //
 //	<time> <kind> <namespace>/<name> run=<run> <details>
 //
-// where kind is ignited, succeeded, failed, deadletter or unknown; details are
-// the data of an ignition, the exit code, reason and message of a task event, and
-// the reason of a dead letter.
+// where kind is ignited, succeeded, failed, retrying (an attempt that a retry
+// follows), halted (the loop guard), forbidden (concurrencyPolicy Forbid),
+// skipped, timer (a join's timer), deadletter or unknown; details are the data of
+// an ignition, the exit code, reason and message of a task event (and the
+// attempt, and when the next one starts), the steps of a halted run, the Pods
+// that held a forbidden start's slots, the reason and message of a skip, when a
+// timer is due, and the reason of a dead letter.
 func FormatEvent(s bus.Seen, loc *time.Location) string {
 	var b strings.Builder
 	when := s.Stored
@@ -101,6 +105,16 @@ func FormatEvent(s bus.Seen, loc *time.Location) string {
 		kind = "succeeded"
 	case d != nil && d.Task != nil:
 		kind = "failed"
+	case d != nil && d.Retry != nil:
+		kind = "retrying"
+	case d != nil && d.Halt != nil:
+		kind = "halted"
+	case d != nil && d.Forbidden != nil:
+		kind = "forbidden"
+	case d != nil && d.Skipped != nil:
+		kind = "skipped"
+	case d != nil && d.JoinTimer != nil:
+		kind = "timer"
 	}
 	fmt.Fprintf(&b, "%-10s ", kind)
 	if d == nil {
@@ -130,6 +144,23 @@ func FormatEvent(s bus.Seen, loc *time.Location) string {
 			fmt.Fprintf(&b, " reason=%s", r.Reason)
 		}
 		fmt.Fprintf(&b, " message=%s", shorten(r.Message, 60))
+	case d != nil && d.Retry != nil:
+		r := d.Retry.Retry
+		fmt.Fprintf(&b, " attempt=%d exit=%d reason=%s next=%d at=%s", r.Attempt, r.ExitCode, r.Reason,
+			r.NextAttempt, r.RetryAt.In(loc).Format(time.RFC3339))
+	case d != nil && d.Halt != nil:
+		h := d.Halt.Halt
+		fmt.Fprintf(&b, " steps=%d limit=%d initiator=%s", h.Steps, h.Limit, h.Initiator)
+	case d != nil && d.Forbidden != nil:
+		f := d.Forbidden
+		fmt.Fprintf(&b, " pod=%s running=%s", f.Pod, strings.Join(f.Running, ","))
+	case d != nil && d.Skipped != nil:
+		if s.DeadLetter != nil {
+			b.WriteString(" event=skipped")
+		}
+		fmt.Fprintf(&b, " reason=%s message=%s", d.Skipped.Result.Reason, shorten(d.Skipped.Result.Message, 80))
+	case d != nil && d.JoinTimer != nil:
+		fmt.Fprintf(&b, " due=%s", d.JoinTimer.Due.In(loc).Format(time.RFC3339))
 	}
 	if s.DeadLetter != nil {
 		fmt.Fprintf(&b, " deadletter-reason=%s", shorten(s.DeadLetter.Reason, 120))
@@ -148,6 +179,16 @@ func objectOf(d *bus.Delivery) string {
 		return d.Ignition.Namespace + "/" + d.Ignition.Name
 	case d.Task != nil:
 		return d.Task.Result.Namespace + "/" + d.Task.Result.Task
+	case d.Retry != nil:
+		return d.Retry.Retry.Namespace + "/" + d.Retry.Retry.Task
+	case d.Halt != nil:
+		return d.Halt.Halt.Namespace + "/" + d.Halt.Halt.Task
+	case d.Forbidden != nil:
+		return d.Forbidden.Namespace + "/" + d.Forbidden.Task
+	case d.Skipped != nil:
+		return d.Skipped.Result.Namespace + "/" + d.Skipped.Result.Task
+	case d.JoinTimer != nil:
+		return d.JoinTimer.Namespace + "/" + d.JoinTimer.Task
 	}
 	return d.Subject
 }
@@ -176,8 +217,9 @@ func eventsCmd(ctx context.Context, c *cmdEnv, args []string) error {
 	fs.DurationVar(&o.Since, "since", 0, "first print the events of this past duration, e.g. 1h (default: only new events)")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Second, "how long to try to reach NATS")
 	pos, err := parse(c, fs, "events [-n NAMESPACE | -A] [--since DURATION]",
-		`Follows Orca's events live until Ctrl-C: ignitions, task successes and
-failures, and dead letters, decoded, one line each:
+		`Follows Orca's events live until Ctrl-C: ignitions, task successes,
+failures and skips (a Task whose startWhen condition turned false in a run),
+and dead letters, decoded, one line each:
 
   <time> <kind> <namespace>/<name> run=<run> <details>
 

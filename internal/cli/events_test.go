@@ -97,3 +97,35 @@ func TestEventsAllNamespacesSinceShowsDeadLetters(t *testing.T) {
 		t.Fatal("orca events did not return after its context was cancelled")
 	}
 }
+
+// TestFormatEventNamesEveryKindOfRunEvent checks the lines of the events of run
+// policies, which a line of their own says what happened to.
+func TestFormatEventNamesEveryKindOfRunEvent(t *testing.T) {
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		d    bus.Delivery
+		want string
+	}{{
+		name: "retrying",
+		d: bus.Delivery{Retry: &bus.RetryEvent{Retry: bus.TaskRetry{
+			TaskResult:  bus.TaskResult{Task: "flaky", Namespace: "ns", Attempt: 1, ExitCode: 3, Reason: "Error"},
+			NextAttempt: 2, RetryAt: at.Add(time.Second),
+		}}},
+		want: "retrying   ns/flaky run= attempt=1 exit=3 reason=Error next=2 at=2026-12-01T10:00:01Z",
+	}, {
+		name: "halted",
+		d:    bus.Delivery{Halt: &bus.HaltEvent{Halt: bus.TaskHalt{Task: "again", Namespace: "ns", Steps: 10, Limit: 10, Initiator: "b"}}},
+		want: "halted     ns/again run= steps=10 limit=10 initiator=b",
+	}, {
+		name: "forbidden",
+		d:    bus.Delivery{Forbidden: &bus.ForbiddenStart{Task: "once", Namespace: "ns", Pod: "once-x", Running: []string{"once-a"}}},
+		want: "forbidden  ns/once run= pod=once-x running=once-a",
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			line := cli.FormatEvent(bus.Seen{Stored: at, Delivery: &tt.d}, time.UTC)
+			assert.Equal(t, "2026-12-01T10:00:00Z "+tt.want, line)
+		})
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // FireOptions configure Fire.
@@ -224,6 +225,14 @@ Example:
 	default:
 		o.Data = []byte(data)
 	}
+	stop, err := telemetry.Setup(ctx, telemetry.Options{Service: "orca-cli"})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	// A process that continues a trace (an Orca Pod, a CI job) starts a run
+	// that joins it.
+	ctx = telemetry.WithRemoteParent(ctx, os.Getenv(orcav1.EnvTraceParent), os.Getenv(orcav1.EnvTraceState))
 	_, err = Fire(ctx, c.stdout, c.stderr, o)
 	if errors.Is(err, context.Canceled) {
 		return errors.New("interrupted")

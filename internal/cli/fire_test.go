@@ -179,3 +179,19 @@ func TestFireRefusesWhatWouldStartNothing(t *testing.T) {
 	require.Equal(t, 0, code, msg)
 	assert.Equal(t, 64<<10, len(receiveIgnition(t, received).Data))
 }
+
+// In a process that continues a trace (an Orca Pod's TRACEPARENT, a CI job's),
+// the ignition carries that trace context: the run joins the trace.
+func TestFireJoinsTheTraceOfItsEnvironment(t *testing.T) {
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	srv, b := testenv.NATS(t)
+	received := ignitions(t, b)
+	t.Setenv("TRACEPARENT", parent)
+	t.Setenv("TRACESTATE", "vendor=abc")
+	var stdout, stderr bytes.Buffer
+	code := cli.Main(t.Context(), []string{"orca", "fire", "nightly", "-n", "default", "--no-check", "--nats-url", srv.URL()}, nil, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	ig := receiveIgnition(t, received)
+	assert.Equal(t, parent, ig.TraceParent)
+	assert.Equal(t, "vendor=abc", ig.TraceState)
+}

@@ -72,7 +72,10 @@ func graphCmd(ctx context.Context, c *cmdEnv, args []string) error {
 ignitions (Ignitors with their schedule, and dashed: names that Tasks start on
 but no Ignitor has) and Tasks, with an edge from an ignition to each Task that
 starts on it and from a Task to each Task that starts on its success or (dashed,
-red) its failure. The output is sorted: the same objects print the same graph.
+red) its failure. A Task with a startWhen condition is drawn behind a join (a
+diamond: AND, OR, NOT, ALL DONE, or the expression) with an edge from each Task
+the condition names, labelled with what it reads (succeeded, failed, skipped,
+done, result). The output is sorted: the same objects print the same graph.
 
 Examples:
   orca graph -n default > workflow.mmd

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 	"github.com/sirocco-cloud/orca/internal/ui"
 )
 
@@ -156,6 +157,11 @@ Examples:
 	if o.Address == DefaultUIAddress {
 		o.Address = "" // the default may move to a free port when taken
 	}
+	stop, err := telemetry.Setup(ctx, telemetry.Options{Service: "orca-ui"})
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return UI(ctx, c.stderr, o)
 }
 

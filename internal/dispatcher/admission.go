@@ -39,9 +39,9 @@ const (
 // created, or one that will be.
 func (o podOutcome) step() bool { return o == podCreated || o == podQueued }
 
-// recordsAdmission holds, per limited Task object, its admission state
+// RecordsAdmission holds, per limited Task object, its admission state
 // ("slots.<task uid>") and the starts that wait ("start.<task uid>.<pod>").
-const recordsAdmission = "admission"
+const RecordsAdmission = "admission"
 
 // queueFullRetry is when a start that found its Task's queue full comes back.
 const queueFullRetry = 5 * time.Second
@@ -54,10 +54,13 @@ func startKey(uid types.UID, pod string) string { return "start." + string(uid) 
 // takes the slot of the oldest running Pod, by the Task's concurrencyPolicy.
 func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (podOutcome, error) {
 	pod := AttemptPodName(task.Name, s.EventSource, s.EventID, s.Attempt)
+	if out, ran, err := d.ranBefore(ctx, task, pod, s); ran || err != nil {
+		return out, err
+	}
 	limits := admission.LimitsOf(&task.Spec)
 	if limits.Policy == orcav1.ConcurrencyForbid {
 		// A forbidden start stays forbidden when its trigger comes back.
-		done, err := d.bus.Ledger(ledgerForbidden).Done(ctx, string(task.UID), pod)
+		done, err := d.bus.Ledger(LedgerForbidden).Done(ctx, string(task.UID), pod)
 		if err != nil {
 			return podRefused, err
 		}
@@ -66,12 +69,21 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (pod
 		}
 	}
 	d.inFlight.waitEarlier(ctx, s.Seq)
+	// A retried attempt takes its run's slot from the attempt before it.
+	previous := ""
+	if s.Attempt > 1 {
+		previous = AttemptPodName(task.Name, s.EventSource, s.EventID, s.Attempt-1)
+	}
 	var dec admission.Decision
 	stored := false
 	for {
 		err := d.changeSlots(ctx, task, func(st *admission.State) error {
+			now := time.Now()
+			if previous != "" {
+				st.Handover(previous, pod, now)
+			}
 			var err error
-			dec, err = st.Admit(pod, s.Seq, limits, time.Now(), stored)
+			dec, err = st.Admit(pod, s.Seq, limits, now, stored)
 			return err
 		})
 		if errors.Is(err, admission.ErrStartNotStored) && !stored {
@@ -103,7 +115,7 @@ func (d *Dispatcher) admit(ctx context.Context, task *orcav1.Task, s start) (pod
 		log.Info("start waits in the stream: the task's queue is full", "waiting", admission.MaxWaiting)
 		return podRefused, bus.Later(queueFullRetry)
 	case admission.Forbid:
-		if err := d.bus.Ledger(ledgerForbidden).Record(ctx, string(task.UID), pod); err != nil {
+		if err := d.bus.Ledger(LedgerForbidden).Record(ctx, string(task.UID), pod); err != nil {
 			return podRefused, err
 		}
 		return podForbidden, d.reportForbidden(ctx, task, s, pod, dec, true)
@@ -203,9 +215,14 @@ func (d *Dispatcher) startQueued(ctx context.Context, task *orcav1.Task, queued 
 		}
 		var s start
 		if raw == nil || json.Unmarshal(raw, &s) != nil {
-			// Its start is gone (kept as long as the stream keeps events).
-			d.log.Error("waiting start lost: its stored start is gone", "namespace", task.Namespace, "task", task.Name, "pod", h.Pod)
-			outcomes[h.Pod] = podRefused
+			// Another dispatcher created the Pod, marked it and deleted its start
+			// since this one read the slots; or the start is gone (kept as long
+			// as the stream keeps events).
+			out, err := d.promotedElsewhere(ctx, task, h.Pod)
+			if err != nil {
+				return admission.State{}, err
+			}
+			outcomes[h.Pod] = out
 			continue
 		}
 		s.Replaces = h.Replaces
@@ -222,8 +239,8 @@ func (d *Dispatcher) startQueued(ctx context.Context, task *orcav1.Task, queued 
 		for pod, out := range outcomes {
 			if out == podCreated || out == podExists {
 				st.Created(pod)
-			} else {
-				st.Release(pod)
+			} else if h := st.Holding(pod); h == nil || h.Queued {
+				st.Release(pod) // not a holder another dispatcher marked created
 			}
 		}
 		return nil
@@ -248,7 +265,7 @@ func (d *Dispatcher) storeStart(ctx context.Context, uid types.UID, pod string, 
 	return d.records().Put(ctx, startKey(uid, pod), raw)
 }
 
-func (d *Dispatcher) records() *bus.Records { return d.bus.Records(recordsAdmission) }
+func (d *Dispatcher) records() *bus.Records { return d.bus.Records(RecordsAdmission) }
 
 // joinStarts joins the errors of a fan-out's starts. A start that waits in the
 // stream (bus.Later) brings the event back; a failure among the others is what

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +21,7 @@ import (
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/app"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // +kubebuilder:rbac:groups=sirocco.cloud,resources=tasks,verbs=get;list;watch
@@ -62,6 +66,7 @@ type Dispatcher struct {
 	log      *slog.Logger
 	failing  sync.Map // uids of Tasks whose failed create was reported
 	inFlight *inFlight
+	joins    *joins
 }
 
 // Setup adds the dispatcher to the manager: the Task indexes, and a runnable that
@@ -95,19 +100,24 @@ func Setup(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Options) erro
 	if err := setupSlots(mgr, d); err != nil {
 		return fmt.Errorf("task slots controller: %w", err)
 	}
+	if err := d.setupJoins(mgr, b, o); err != nil {
+		return err
+	}
 	co := o.Consumer
 	co.Name = bus.ScopedConsumerName(ConsumerName, o.Namespaces)
-	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskRetrying)
+	co.Subjects = bus.ScopedSubjects(o.Namespaces, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped,
+		bus.SubjectTaskRetrying)
 	co.Concurrency = o.Concurrency
 	co.Received = d.inFlight.enter
 	return app.AddConsumer(mgr, &app.Consumer{Cache: mgr.GetCache(), Bus: b, Options: co, Handler: d.handle})
 }
 
 // handle starts the Tasks that one event triggers.
-func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
+func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) (err error) {
 	var (
 		ns, field, name string
-		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(), Seq: del.Sequence}
+		s               = start{EventSource: del.Event.Source(), EventID: del.Event.ID(), Run: del.Run(), Seq: del.Sequence,
+			Trace: podTrace{RunParent: del.TraceParent, RunState: del.TraceState}}
 	)
 	switch {
 	case del.Ignition != nil:
@@ -127,31 +137,60 @@ func (d *Dispatcher) handle(ctx context.Context, del *bus.Delivery) error {
 		if err := d.release(ctx, r); err != nil {
 			return err
 		}
+	case del.Skipped != nil:
+		// A skip starts nothing through startOnSuccess or startOnFailure; only
+		// the joins that name the Task see it.
+		r := del.Skipped.Result
+		if gone, err := d.taskReplaced(ctx, r); gone || err != nil {
+			return err
+		}
+		return d.startJoins(ctx, del)
 	case del.Retry != nil:
-		return d.handleRetry(ctx, del.Retry)
+		return d.handleRetry(ctx, del.Retry, s.Trace)
 	default:
 		return bus.Permanent(fmt.Errorf("event %q is neither an ignition nor a task event", del.Event.ID()))
 	}
 
 	var tasks orcav1.TaskList
-	// The cache's own objects, not copies (a fan-out lists many): they are only
-	// read, and buildPod copies the template it changes.
-	if err := d.client.List(ctx, &tasks, client.InNamespace(ns), client.MatchingFields{field: name},
-		client.UnsafeDisableDeepCopy); err != nil {
-		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
+	if err := d.lookup(ctx, ns, field, name, del.Ignition != nil, &tasks); err != nil {
+		return err
 	}
-	if len(tasks.Items) == 0 && del.Ignition != nil {
-		// An Ignitor applied together with its Tasks fires at once, maybe before
-		// the Tasks reached the cache: ask the API server before giving up.
-		if err := d.listUncached(ctx, ns, name, &tasks); err != nil {
-			return err
-		}
+	if del.Task != nil {
+		// Joins that name the Task, alongside the Tasks it starts.
+		joined := make(chan error, 1)
+		go func() { joined <- d.startJoins(ctx, del) }()
+		defer func() { err = errors.Join(err, <-joined) }()
 	}
 	if len(tasks.Items) == 0 {
 		d.log.Debug("event starts no task", "namespace", ns, "name", name, "index", field)
 		return nil
 	}
 	return d.startAll(ctx, tasks.Items, s)
+}
+
+// lookup lists the Tasks of ns whose index field holds name; for an ignition,
+// when the cache has none, from the API server.
+func (d *Dispatcher) lookup(ctx context.Context, ns, field, name string, ignition bool, out *orcav1.TaskList) (err error) {
+	ctx, span := startSpan(ctx, "lookup tasks", trace.SpanKindInternal)
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("orca.index", field), attribute.String("orca.name", name),
+				attribute.Int("orca.tasks", len(out.Items)))
+		}
+		telemetry.End(span, err)
+	}()
+	// The cache's own objects, not copies (a fan-out lists many): they are only
+	// read, and buildPod copies the template it changes.
+	if err := d.client.List(ctx, out, client.InNamespace(ns), client.MatchingFields{field: name},
+		client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("list tasks started by %s %s/%s: %w", field, ns, name, err)
+	}
+	if len(out.Items) == 0 && ignition {
+		// An Ignitor applied together with its Tasks fires at once, maybe before
+		// the Tasks reached the cache: ask the API server before giving up.
+		return d.listUncached(ctx, ns, name, out)
+	}
+	return nil
 }
 
 // listUncached lists from the API server the Tasks of ns that start on the
@@ -223,15 +262,27 @@ func (d *Dispatcher) startTask(ctx context.Context, task *orcav1.Task, s start) 
 
 // createPod creates the Pod of s, unless it exists or existed: a Pod that Orca
 // deleted after its run (see bus.RemovedPods) is not made again.
-func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) (podOutcome, error) {
+func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) (out podOutcome, err error) {
+	ctx, span := startSpan(ctx, "create pod", trace.SpanKindClient)
+	defer func() { telemetry.End(span, err) }()
+	s.Trace = s.Trace.forCreate(ctx)
 	pod := buildPod(task, s)
-	if removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod.Name); err != nil || removed {
+	if span.IsRecording() {
+		span.SetAttributes(podAttributes(pod, task)...)
+	}
+	// The watcher may record the Pod as removed right after this check: it waits
+	// bus.RemovedPodsWindow before it deletes it, and the create comes within
+	// that window, or not at all (the trigger comes back and checks again).
+	checked, cancel := context.WithTimeout(ctx, bus.RemovedPodsWindow)
+	defer cancel()
+	if removed, err := d.bus.RemovedPods().Done(checked, string(task.UID), pod.Name); err != nil || removed {
 		if removed {
+			span.SetAttributes(attribute.Bool("orca.duplicate", true))
 			d.dropDuplicate(task, pod.Name, s)
 		}
 		return podRemoved, err
 	}
-	err := d.client.Create(ctx, pod)
+	err = d.client.Create(checked, pod)
 	switch {
 	case err == nil:
 		metrics.podsCreated.Inc()
@@ -242,6 +293,7 @@ func (d *Dispatcher) createPod(ctx context.Context, task *orcav1.Task, s start) 
 		}
 		return podCreated, d.clearFailure(ctx, task, pod.Name)
 	case apierrors.IsAlreadyExists(err):
+		span.SetAttributes(attribute.Bool("orca.duplicate", true))
 		d.dropDuplicate(task, pod.Name, s)
 		return podExists, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):

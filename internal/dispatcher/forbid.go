@@ -19,13 +19,9 @@ const (
 	ReasonReplacing = "Replacing"
 )
 
-// ledgerForbidden records the starts that concurrencyPolicy Forbid skipped, so
+// LedgerForbidden records the starts that concurrencyPolicy Forbid skipped, so
 // that a trigger that comes back is not started after all.
-const ledgerForbidden = "forbidden"
-
-// SourceDispatcher is the CloudEvent source of the events the dispatcher
-// publishes.
-const SourceDispatcher = "orca/dispatcher"
+const LedgerForbidden = "forbidden"
 
 // reportForbidden makes a skipped start visible: the event orca.task.forbidden
 // (the same id when the trigger comes back), and, the first time, a Warning Event

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,4 +47,51 @@ func (d *Dispatcher) dropDuplicate(task *orcav1.Task, pod string, s start) {
 	metrics.duplicates.Inc()
 	d.log.Info("duplicate event dropped: it started the task already", "namespace", task.Namespace,
 		"task", task.Name, "pod", pod, "source", s.EventSource, "id", s.EventID, "run", s.Run)
+}
+
+// ranBefore reports whether the start of pod ran before: its trigger came back
+// (a redelivery, a replay) after its Pod was created, maybe ended and released
+// its slot, or was removed. Such a start is a duplicate: it must not wait for a
+// slot (which nothing would free), be forbidden, or replace a running Pod.
+func (d *Dispatcher) ranBefore(ctx context.Context, task *orcav1.Task, pod string, s start) (podOutcome, bool, error) {
+	exists, err := d.podExists(ctx, task.Namespace, pod)
+	if err != nil {
+		return podRefused, false, err
+	}
+	if exists {
+		d.dropDuplicate(task, pod, s)
+		return podExists, true, nil
+	}
+	removed, err := d.bus.RemovedPods().Done(ctx, string(task.UID), pod)
+	if err != nil {
+		return podRefused, false, err
+	}
+	if removed {
+		d.dropDuplicate(task, pod, s)
+		return podRemoved, true, nil
+	}
+	return podCreated, false, nil
+}
+
+// promotedElsewhere says what became of a promoted start whose stored start is
+// gone: its Pod exists (podExists), or it is lost (podRefused).
+func (d *Dispatcher) promotedElsewhere(ctx context.Context, task *orcav1.Task, pod string) (podOutcome, error) {
+	exists, err := d.podExists(ctx, task.Namespace, pod)
+	if err != nil || exists {
+		return podExists, err
+	}
+	d.log.Error("waiting start lost: its stored start is gone", "namespace", task.Namespace, "task", task.Name, "pod", pod)
+	return podRefused, nil
+}
+
+// podExists asks the API server whether the Pod exists.
+func (d *Dispatcher) podExists(ctx context.Context, ns, name string) (bool, error) {
+	err := d.reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &corev1.Pod{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get pod %s/%s: %w", ns, name, err)
+	}
+	return true, nil
 }

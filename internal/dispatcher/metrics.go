@@ -11,6 +11,8 @@ var metrics = struct {
 	duplicates      prometheus.Counter
 	staleTaskEvents prometheus.Counter
 	podCreateErrors prometheus.Counter
+	joinsSkipped    prometheus.Counter
+	joinsTimedOut   prometheus.Counter
 	halted          prometheus.Counter
 	limited         *prometheus.CounterVec
 }{
@@ -34,6 +36,14 @@ var metrics = struct {
 		Name: "orca_dispatcher_pod_create_errors_total",
 		Help: "Pod creates that failed for a reason a retry may fix (API server unreachable, quota, ...): the event comes back.",
 	}),
+	joinsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_joins_skipped_total",
+		Help: "Runs in which a Task with a startWhen condition was skipped (false, failed, or timed out with policy Skip).",
+	}),
+	joinsTimedOut: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "orca_dispatcher_joins_timed_out_total",
+		Help: "Runs in which a startWhen condition was still undecided at its timeout.",
+	}),
 	halted: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "orca_dispatcher_halted_total",
 		Help: "Task starts that the loop guard refused because their run had started as many Pods as the limit allows.",
@@ -45,7 +55,8 @@ var metrics = struct {
 }
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors, metrics.limited, metrics.halted)
+	ctrlmetrics.Registry.MustRegister(metrics.podsCreated, metrics.podsRejected, metrics.duplicates, metrics.staleTaskEvents, metrics.podCreateErrors, metrics.limited,
+		metrics.joinsSkipped, metrics.joinsTimedOut, metrics.halted)
 	for _, o := range []string{"started", "queued", "deferred", "forbidden", "replaced"} {
 		metrics.limited.WithLabelValues(o)
 	}

@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,8 @@ type start struct {
 	Run         string
 	Initiator   string
 	Data        string
+	// Inputs is ORCA_INPUTS, set for the Pods of joins only.
+	Inputs string
 	// Attempt is the number of the attempt in its run (0 means 1), FailedAttempts
 	// the run's failures so far that count against the retry limit, and
 	// RunStarted when the run's first attempt was created (zero: now). See
@@ -36,6 +39,8 @@ type start struct {
 	// Replaces names the Pods whose slots this start took (concurrencyPolicy
 	// Replace): the watcher deletes them.
 	Replaces []string `json:"-"`
+	// Trace is the W3C trace context of the run and of the Pod's create.
+	Trace podTrace
 }
 
 // PodName returns the name of the Pod that the event (source, id) starts for
@@ -111,6 +116,10 @@ func buildPod(task *orcav1.Task, s start) *corev1.Pod {
 		{Name: orcav1.EnvRun, Value: s.Run},
 		{Name: orcav1.EnvAttempt, Value: strconv.Itoa(int(max(s.Attempt, 1)))},
 	}
+	if s.Inputs != "" {
+		env = append(env, corev1.EnvVar{Name: orcav1.EnvInputs, Value: s.Inputs})
+	}
+	env = s.Trace.apply(pod, env)
 	for i := range pod.Spec.InitContainers {
 		pod.Spec.InitContainers[i].Env = withEnv(pod.Spec.InitContainers[i].Env, env)
 	}
@@ -127,7 +136,7 @@ func withEnv(own, orca []corev1.EnvVar) []corev1.EnvVar {
 	out := make([]corev1.EnvVar, 0, len(orca)+len(own))
 	out = append(out, orca...)
 	for _, e := range own {
-		if e.Name != orcav1.EnvInitiator && e.Name != orcav1.EnvData && e.Name != orcav1.EnvRun && e.Name != orcav1.EnvAttempt {
+		if !slices.ContainsFunc(orca, func(o corev1.EnvVar) bool { return o.Name == e.Name }) {
 			out = append(out, e)
 		}
 	}

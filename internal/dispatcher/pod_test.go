@@ -87,3 +87,30 @@ func TestBuildPodPutsOrcaEnvInEveryContainer(t *testing.T) {
 		"the template's own ORCA_DATA gives way; its other variables follow Orca's")
 	assert.Equal(t, "from template", task.Spec.Template.Spec.Containers[0].Env[0].Value, "the cached Task is not changed")
 }
+
+func TestBuildPodCarriesTheTraceContext(t *testing.T) {
+	const (
+		run    = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		create = "00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"
+	)
+	task := &orcav1.Task{
+		ObjectMeta: metav1.ObjectMeta{Name: "task1", Namespace: "ns"},
+		Spec: orcav1.TaskSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "main", Env: []corev1.EnvVar{{Name: "TRACEPARENT", Value: "the template's"}}}},
+		}}},
+	}
+	pod := buildPod(task, start{Run: "r", Trace: podTrace{RunParent: run, RunState: "vendor=abc", Parent: create, State: "vendor=abc"}})
+	assert.Equal(t, run, pod.Annotations[orcav1.AnnotationRunTraceParent])
+	assert.Equal(t, "vendor=abc", pod.Annotations[orcav1.AnnotationRunTraceState])
+	assert.Equal(t, create, pod.Annotations[orcav1.AnnotationTraceParent])
+	assert.Equal(t, []corev1.EnvVar{{Name: "TRACEPARENT", Value: create}, {Name: "TRACESTATE", Value: "vendor=abc"}},
+		pod.Spec.Containers[0].Env[4:], "the create's trace context follows Orca's variables; the template's TRACEPARENT gives way")
+
+	// Tracing off and no trace context with the event: nothing is added.
+	pod = buildPod(task, start{Run: "r"})
+	for _, a := range []string{orcav1.AnnotationRunTraceParent, orcav1.AnnotationRunTraceState, orcav1.AnnotationTraceParent, orcav1.AnnotationTraceState} {
+		assert.NotContains(t, pod.Annotations, a)
+	}
+	assert.Equal(t, []corev1.EnvVar{{Name: "TRACEPARENT", Value: "the template's"}}, pod.Spec.Containers[0].Env[4:],
+		"the template's own TRACEPARENT stays when Orca has none")
+}

@@ -56,8 +56,9 @@ func setAttempt(pod *corev1.Pod, task *orcav1.Task, s start, now time.Time) {
 
 // handleRetry starts the next attempt of a run once it is due: until then the
 // event goes back to the stream (bus.Later), which keeps the wait across
-// restarts of every service.
-func (d *Dispatcher) handleRetry(ctx context.Context, ev *bus.RetryEvent) error {
+// restarts of every service. The next attempt's Pod continues the run's trace,
+// run.
+func (d *Dispatcher) handleRetry(ctx context.Context, ev *bus.RetryEvent, run podTrace) error {
 	r := ev.Retry
 	if wait := r.RetryAt.Sub(time.Now()); wait > 0 {
 		return bus.Later(wait)
@@ -75,7 +76,8 @@ func (d *Dispatcher) handleRetry(ctx context.Context, ev *bus.RetryEvent) error 
 		return fmt.Errorf("get task %s/%s: %w", r.Namespace, r.Task, err)
 	}
 	return d.startAll(ctx, []orcav1.Task{task}, start{
-		EventSource: r.TriggerSource, EventID: r.TriggerID, Run: r.Run, Initiator: r.Initiator, Data: r.Data,
+		EventSource: r.TriggerSource, EventID: r.TriggerID, Run: r.Run, Initiator: r.Initiator, Data: r.Data, Inputs: r.Inputs,
 		Attempt: r.NextAttempt, FailedAttempts: r.FailedAttempts, RunStarted: r.RunStartedAt,
+		Trace: run,
 	})
 }

@@ -35,6 +35,8 @@ const stepCounters = "steps"
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.MaxRunSteps, "max-run-steps", orcav1.DefaultMaxRunSteps,
 		"Pods a run may start across all its Tasks and attempts before the dispatcher halts it (a Task's spec.maxRunSteps overrides it)")
+	fs.DurationVar(&o.SlotRepairAfter, "slot-repair-after", DefaultSlotRepairAfter,
+		"how long a Pod holds a slot of a Task with parallelism or concurrencyPolicy before the dispatcher checks that it still runs, and frees the slot of one gone or reported whose completion event never freed it")
 }
 
 // stepLimit is the most steps a run may have taken for task to start in it.
@@ -101,7 +103,7 @@ func (d *Dispatcher) halt(ctx context.Context, task *orcav1.Task, s start, steps
 	err := d.bus.PublishHalt(ctx, bus.HaltEvent{ID: task.Namespace + "/" + pod, Source: "orca/dispatcher", Halt: bus.TaskHalt{
 		Task: task.Name, Namespace: task.Namespace, TaskUID: string(task.UID), Run: s.Run, Initiator: s.Initiator,
 		Attempt: max(s.Attempt, 1), Steps: steps, Limit: limit, Reason: ReasonRunHalted, Message: msg, HaltedAt: time.Now().UTC(),
-	}})
+	}, TraceParent: s.Trace.RunParent, TraceState: s.Trace.RunState})
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/join"
 )
 
 // NodeKind says what a node of the workflow graph is.
@@ -21,13 +23,17 @@ const (
 	NodeIgnition
 	// NodeTask is a Task.
 	NodeTask
-	// NodeMissingTask is a name in startOnSuccess or startOnFailure that no Task has.
+	// NodeMissingTask is a name in startOnSuccess or startOnFailure (or a
+	// condition) that no Task has.
 	NodeMissingTask
+	// NodeJoin is the startWhen condition of a Task: the Tasks it names lead to
+	// it, and it to its Task.
+	NodeJoin
 )
 
-var nodeKindNames = [...]string{"ignitor", "ignition", "task", "missing"}
+var nodeKindNames = [...]string{"ignitor", "ignition", "task", "missing", "join"}
 
-// String returns ignitor, ignition, task or missing: the node's kind in JSON.
+// String returns ignitor, ignition, task, missing or join: the node's kind in JSON.
 func (k NodeKind) String() string {
 	if int(k) < len(nodeKindNames) {
 		return nodeKindNames[k]
@@ -46,11 +52,18 @@ const (
 	EdgeIgnition EdgeKind = iota
 	EdgeSuccess
 	EdgeFailure
+	// EdgeCondition leads from a Task to a join that names it; its Label says
+	// what the condition reads of the Task's result (succeeded, failed, skipped,
+	// done, or result).
+	EdgeCondition
+	// EdgeJoin leads from a join to its Task.
+	EdgeJoin
 )
 
-var edgeKindNames = [...]string{"ignition", "success", "failure"}
+var edgeKindNames = [...]string{"ignition", "success", "failure", "condition", "join"}
 
-// String returns ignition, success or failure: the edge's kind in JSON.
+// String returns ignition, success, failure, condition or join: the edge's kind
+// in JSON.
 func (k EdgeKind) String() string {
 	if int(k) < len(edgeKindNames) {
 		return edgeKindNames[k]
@@ -67,20 +80,29 @@ type Node struct {
 	ID   string   `json:"id"`
 	Name string   `json:"name"`
 	Kind NodeKind `json:"kind"`
-	// Scheduled is an Ignitor's schedule.
+	// Scheduled is an Ignitor's schedules, "; "-separated, and "(suspended)"
+	// when it is.
 	Scheduled string `json:"scheduled,omitempty"`
+	// Op is a join's operator: AND, OR, NOT, ALL DONE, CEL (any other
+	// expression), or invalid (a condition that does not compile).
+	Op string `json:"op,omitempty"`
+	// Condition is a join's CEL expression (a shorthand expanded).
+	Condition string `json:"condition,omitempty"`
 }
 
-// Edge says that From starting (ignition) or ending (success, failure) starts To.
+// Edge says that From starting (ignition) or ending (success, failure) starts To,
+// or that a join reads From's result (condition) or starts To (join).
 type Edge struct {
 	From string   `json:"from"` // node IDs
 	To   string   `json:"to"`
 	Kind EdgeKind `json:"kind"`
+	// Label is what a condition edge reads of its Task's result.
+	Label string `json:"label,omitempty"`
 }
 
-// Graph is the workflow of a namespace: sorted nodes (ignitions, then
-// tasks, each by name) and sorted edges (ignition, then success, then failure
-// edges, each by source and target name).
+// Graph is the workflow of a namespace: sorted nodes (ignitions, then tasks,
+// then joins, each by name) and sorted edges (ignition, success, failure,
+// condition, then join edges, each by source and target name).
 type Graph struct {
 	Nodes []Node `json:"nodes"`
 	Edges []Edge `json:"edges"`
@@ -90,11 +112,12 @@ type Graph struct {
 func Build(tasks []orcav1.Task, ignitors []orcav1.Ignitor) *Graph {
 	type key struct {
 		ignition bool
+		join     bool
 		name     string
 	}
 	nodes := map[key]*Node{}
 	add := func(ignition bool, name string, kind NodeKind) *Node {
-		k := key{ignition, name}
+		k := key{ignition: ignition, join: kind == NodeJoin, name: name}
 		if n, ok := nodes[k]; ok {
 			return n
 		}
@@ -103,29 +126,48 @@ func Build(tasks []orcav1.Task, ignitors []orcav1.Ignitor) *Graph {
 		return n
 	}
 	for _, ig := range ignitors {
-		add(true, ig.Name, NodeIgnitor).Scheduled = ig.Spec.Scheduled
+		add(true, ig.Name, NodeIgnitor).Scheduled = scheduleOf(ig.Spec)
 	}
 	for _, t := range tasks {
 		add(false, t.Name, NodeTask).Kind = NodeTask
 	}
 	type rawEdge struct {
-		from key
-		to   string
-		kind EdgeKind
+		from  key
+		to    key
+		kind  EdgeKind
+		label string
 	}
 	var raw []rawEdge
 	for _, t := range tasks {
+		to := key{name: t.Name}
 		for _, n := range t.Spec.StartOnIgnition {
 			add(true, string(n), NodeIgnition)
-			raw = append(raw, rawEdge{key{true, string(n)}, t.Name, EdgeIgnition})
+			raw = append(raw, rawEdge{key{ignition: true, name: string(n)}, to, EdgeIgnition, ""})
 		}
 		for _, n := range t.Spec.StartOnSuccess {
 			add(false, string(n), NodeMissingTask)
-			raw = append(raw, rawEdge{key{false, string(n)}, t.Name, EdgeSuccess})
+			raw = append(raw, rawEdge{key{name: string(n)}, to, EdgeSuccess, ""})
 		}
 		for _, n := range t.Spec.StartOnFailure {
 			add(false, string(n), NodeMissingTask)
-			raw = append(raw, rawEdge{key{false, string(n)}, t.Name, EdgeFailure})
+			raw = append(raw, rawEdge{key{name: string(n)}, to, EdgeFailure, ""})
+		}
+		if t.Spec.StartWhen == nil {
+			continue
+		}
+		j := add(false, t.Name, NodeJoin)
+		jk := key{join: true, name: t.Name}
+		raw = append(raw, rawEdge{jk, to, EdgeJoin, ""})
+		j.Condition, _ = join.Source(t.Spec.StartWhen)
+		p, err := join.Compile(t.Spec.StartWhen)
+		if err != nil {
+			j.Op = "invalid"
+			continue
+		}
+		j.Op = string(p.Op)
+		for _, n := range p.Tasks {
+			add(false, n, NodeMissingTask)
+			raw = append(raw, rawEdge{key{name: n}, jk, EdgeCondition, p.Reads[n]})
 		}
 	}
 
@@ -134,31 +176,37 @@ func Build(tasks []orcav1.Task, ignitors []orcav1.Ignitor) *Graph {
 	for k := range nodes {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.ignition != b.ignition {
-			if a.ignition {
-				return -1
-			}
-			return 1
+	rank := func(k key) int {
+		switch {
+		case k.ignition:
+			return 0
+		case k.join:
+			return 2
 		}
-		return cmp.Compare(a.name, b.name)
+		return 1
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a.name, b.name))
 	})
 	used := map[string]bool{}
 	for _, k := range keys {
 		n := nodes[k]
 		prefix := "task_"
-		if k.ignition {
+		switch {
+		case k.ignition:
 			prefix = "ignition_"
+		case k.join:
+			prefix = "join_"
 		}
 		n.ID = uniqueID(prefix+unsafeID.ReplaceAllString(k.name, "_"), used)
 		g.Nodes = append(g.Nodes, *n)
 	}
 	slices.SortFunc(raw, func(a, b rawEdge) int {
-		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.from.name, b.from.name), cmp.Compare(a.to, b.to))
+		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.from.name, b.from.name), cmp.Compare(a.to.name, b.to.name))
 	})
 	raw = slices.Compact(raw)
 	for _, e := range raw {
-		g.Edges = append(g.Edges, Edge{From: nodes[e.from].ID, To: nodes[key{false, e.to}].ID, Kind: e.kind})
+		g.Edges = append(g.Edges, Edge{From: nodes[e.from].ID, To: nodes[e.to].ID, Kind: e.kind, Label: e.label})
 	}
 	return g
 }
@@ -182,7 +230,7 @@ func (g *Graph) Starts(kind EdgeKind, name string) []string {
 	for _, n := range g.Nodes {
 		names[n.ID] = n.Name
 		ignition := n.Kind == NodeIgnitor || n.Kind == NodeIgnition
-		if n.Name == name && ignition == (kind == EdgeIgnition) {
+		if n.Name == name && n.Kind != NodeJoin && ignition == (kind == EdgeIgnition) {
 			from[n.ID] = true
 		}
 	}
@@ -191,6 +239,20 @@ func (g *Graph) Starts(kind EdgeKind, name string) []string {
 		if e.Kind == kind && from[e.From] {
 			out = append(out, names[e.To])
 		}
+	}
+	return out
+}
+
+// scheduleOf says when an Ignitor fires: its schedules, and whether it is
+// suspended.
+func scheduleOf(spec orcav1.IgnitorSpec) string {
+	all := []string{spec.Scheduled}
+	for _, s := range spec.Schedules {
+		all = append(all, string(s))
+	}
+	out := strings.Join(all, "; ")
+	if spec.Suspend {
+		out += " (suspended)"
 	}
 	return out
 }

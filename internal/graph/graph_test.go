@@ -42,9 +42,17 @@ func mixed() ([]orcav1.Task, []orcav1.Ignitor) {
 			task("load.v2", orcav1.TaskSpec{StartOnSuccess: names("extract"), StartOnFailure: names("load.v2", "extract")}),
 			task("load-v2", orcav1.TaskSpec{StartOnIgnition: names("webhook-push", "webhook-push")}),
 		}, []orcav1.Ignitor{
-			ignitor("nightly", "0 2 * * *"),
+			nightly(),
 			ignitor("unused", "NOW"),
 		}
+}
+
+// nightly fires on two schedules, and is suspended.
+func nightly() orcav1.Ignitor {
+	ig := ignitor("nightly", "0 2 * * *")
+	ig.Spec.Schedules = []orcav1.Schedule{"30 14 * * 6"}
+	ig.Spec.Suspend = true
+	return ig
 }
 
 func TestGraphShowsExternalIgnitionsAndMissingTasks(t *testing.T) {

@@ -47,18 +47,28 @@ func (g *Graph) mermaid(b *strings.Builder) {
 		case NodeMissingTask:
 			fmt.Fprintf(b, "  %s[\"%s<br/>(no such Task)\"]\n", n.ID, label)
 			classes["missing"] = append(classes["missing"], n.ID)
+		case NodeJoin:
+			fmt.Fprintf(b, "  %s{\"%s\"}\n", n.ID, mermaidText(joinLabel(n)))
+			classes["join"] = append(classes["join"], n.ID)
 		}
 	}
 	var failures []string
 	for i, e := range g.Edges {
 		switch e.Kind {
-		case EdgeIgnition:
+		case EdgeIgnition, EdgeJoin:
 			fmt.Fprintf(b, "  %s --> %s\n", e.From, e.To)
 		case EdgeSuccess:
 			fmt.Fprintf(b, "  %s -->|success| %s\n", e.From, e.To)
 		case EdgeFailure:
 			fmt.Fprintf(b, "  %s -.->|failure| %s\n", e.From, e.To)
 			failures = append(failures, fmt.Sprint(i))
+		case EdgeCondition:
+			if e.Label == "failed" {
+				fmt.Fprintf(b, "  %s -.->|%s| %s\n", e.From, e.Label, e.To)
+				failures = append(failures, fmt.Sprint(i))
+				continue
+			}
+			fmt.Fprintf(b, "  %s -->|%s| %s\n", e.From, e.Label, e.To)
 		}
 	}
 	if len(failures) > 0 {
@@ -68,6 +78,7 @@ func (g *Graph) mermaid(b *strings.Builder) {
 		{"ignitor", "fill:#fff4d6,stroke:#b8860b"},
 		{"ignition", "fill:#ffffff,stroke:#b8860b,stroke-dasharray:4 3"},
 		{"missing", "fill:#ffffff,stroke:red,stroke-dasharray:4 3"},
+		{"join", "fill:#eef2f7,stroke:#5b6678"},
 	}
 	for _, s := range styles {
 		if ids := classes[s.class]; len(ids) > 0 {
@@ -75,6 +86,22 @@ func (g *Graph) mermaid(b *strings.Builder) {
 			fmt.Fprintf(b, "  class %s %s\n", strings.Join(ids, ","), s.class)
 		}
 	}
+}
+
+// joinLabel is what a join node shows: its operator, and for any other
+// expression (or one that does not compile) the expression, shortened.
+func joinLabel(n Node) string {
+	if n.Op != "CEL" && n.Op != "invalid" {
+		return n.Op
+	}
+	c := n.Condition
+	if r := []rune(c); len(r) > 40 {
+		c = string(r[:39]) + "…"
+	}
+	if n.Op == "invalid" {
+		return "invalid: " + c
+	}
+	return c
 }
 
 // mermaidText escapes text for a quoted Mermaid label.
@@ -98,12 +125,20 @@ func (g *Graph) dot(b *strings.Builder) {
 			fmt.Fprintf(b, "  %s [label=%s, shape=box, style=rounded];\n", n.ID, dotString(n.Name))
 		case NodeMissingTask:
 			fmt.Fprintf(b, "  %s [label=%s, shape=box, style=dashed, color=red];\n", n.ID, dotString(n.Name+"\n(no such Task)"))
+		case NodeJoin:
+			fmt.Fprintf(b, "  %s [label=%s, shape=diamond, style=filled, fillcolor=\"#eef2f7\", color=\"#5b6678\"];\n", n.ID, dotString(joinLabel(n)))
 		}
 	}
 	for _, e := range g.Edges {
 		switch e.Kind {
-		case EdgeIgnition:
+		case EdgeIgnition, EdgeJoin:
 			fmt.Fprintf(b, "  %s -> %s;\n", e.From, e.To)
+		case EdgeCondition:
+			style := ""
+			if e.Label == "failed" {
+				style = ", style=dashed, color=red, fontcolor=red"
+			}
+			fmt.Fprintf(b, "  %s -> %s [label=%s%s];\n", e.From, e.To, dotString(e.Label), style)
 		case EdgeSuccess:
 			fmt.Fprintf(b, "  %s -> %s [label=\"success\"];\n", e.From, e.To)
 		case EdgeFailure:

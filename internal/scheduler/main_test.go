@@ -93,6 +93,12 @@ func (h *harness) publish(ctx context.Context, ig bus.Ignition) error {
 // startScheduler runs a manager with the scheduler on the harness's namespace
 // until the returned stop is called (or the test ends).
 func (h *harness) startScheduler(now func() time.Time) (stop func()) {
+	h.t.Helper()
+	return h.startSchedulerWith(Options{Now: now})
+}
+
+// startSchedulerWith is startScheduler with options (publish is the harness's).
+func (h *harness) startSchedulerWith(o Options) (stop func()) {
 	t := h.t
 	t.Helper()
 	mgr, err := manager.New(env.Config, manager.Options{
@@ -104,7 +110,8 @@ func (h *harness) startScheduler(now func() time.Time) (stop func()) {
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	require.NoError(t, Setup(ctx, mgr, h.b, Options{Now: now, publish: h.publish}))
+	o.publish = h.publish
+	require.NoError(t, Setup(ctx, mgr, h.b, o))
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	var once sync.Once

@@ -191,7 +191,11 @@ func (r *Reconciler) updateStatus(ctx context.Context, ign *orcav1.Ignitor, muta
 		if written = mutate(&cur.Status); !written {
 			return nil
 		}
-		return r.client.Status().Update(ctx, &cur)
+		if err := r.client.Status().Update(ctx, &cur); err != nil {
+			return err
+		}
+		r.written.Store(key, cur.ResourceVersion)
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("update status of ignitor %s: %w", key, err)

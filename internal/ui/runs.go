@@ -14,7 +14,14 @@ const (
 	StepIgnited    = "ignited"
 	StepSucceeded  = "succeeded"
 	StepFailed     = "failed"
+	StepSkipped    = "skipped"
 	StepDeadLetter = "deadletter"
+	// StepRetrying is an attempt that failed and that spec.retry follows with
+	// another; StepHalted a start the loop guard refused, which ends the run;
+	// StepForbidden a start that concurrencyPolicy Forbid skipped.
+	StepRetrying  = "retrying"
+	StepHalted    = "halted"
+	StepForbidden = "forbidden"
 )
 
 // Task and run states.
@@ -22,13 +29,16 @@ const (
 	StateStarted   = "started" // an event started it; its end is not seen yet
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
+	StateSkipped   = "skipped"  // its startWhen condition turned false in the run
+	StateRetrying  = "retrying" // an attempt failed; the next one is due at a time
+	StateHalted    = "halted"   // the loop guard refused to start it
 )
 
 // maxData is how much of an ignition's data or a message a Step keeps.
 const maxData = 4 << 10
 
-// Step is one event of a run: an ignition, the end of a Task's Pod, or a dead
-// letter.
+// Step is one event of a run: an ignition, the end of a Task's Pod, a Task
+// skipped by its condition, or a dead letter.
 type Step struct {
 	Kind string `json:"kind"`
 	// Sequence and Time say when the stream stored the event.
@@ -55,6 +65,8 @@ type Step struct {
 	// Attempt counts the runs of this Task in this run, this one included: 2 and
 	// more are retries.
 	Attempt int `json:"attempt,omitempty"`
+	// RetryAt is when a retrying step's next attempt starts.
+	RetryAt *time.Time `json:"retryAt,omitempty"`
 	// DeadLetterReason says why a consumer gave up on the event.
 	DeadLetterReason string `json:"deadLetterReason,omitempty"`
 }
@@ -119,6 +131,8 @@ func (r *runs) apply(s bus.Seen, g *graph.Graph) (*Run, []string) {
 		kind    = graph.EdgeIgnition
 		// A dead letter was never acted upon: it starts and ends nothing.
 		acted = s.DeadLetter == nil
+		// Skips, retries, halts and forbidden starts start no other Task.
+		startsNext = true
 	)
 	switch {
 	case d.Ignition != nil:
@@ -132,12 +146,7 @@ func (r *runs) apply(s bus.Seen, g *graph.Graph) (*Run, []string) {
 		if d.Task.Succeeded {
 			st.Kind, kind = StepSucceeded, graph.EdgeSuccess
 		}
-		st.Attempt = 1
-		for _, prev := range run.Steps {
-			if prev.Name == st.Name && (prev.Kind == StepSucceeded || prev.Kind == StepFailed) {
-				st.Attempt++
-			}
-		}
+		st.Attempt = attemptOf(run, st.Name, res.Attempt)
 		if acted {
 			if t, ok := run.Running[st.Name]; ok {
 				st.Triggered = &t
@@ -146,11 +155,50 @@ func (r *runs) apply(s bus.Seen, g *graph.Graph) (*Run, []string) {
 			r.tasks[st.Name] = TaskState{State: st.Kind, Run: id, Since: s.Stored}
 			changed = append(changed, st.Name)
 		}
+	case d.Retry != nil:
+		rt := d.Retry.Retry
+		st.Kind, st.Name, st.Pod, st.Initiator = StepRetrying, rt.Task, rt.Pod, rt.Initiator
+		st.ExitCode, st.Reason, st.Message = rt.ExitCode, rt.Reason, cut(rt.Message)
+		st.StartedAt, st.FinishedAt, st.RetryAt = rt.StartedAt, &rt.FinishedAt, &rt.RetryAt
+		st.Attempt, startsNext = attemptOf(run, st.Name, rt.Attempt), false
+		if acted {
+			if t, ok := run.Running[st.Name]; ok {
+				st.Triggered = &t
+			}
+			run.Running[st.Name] = s.Stored // its next attempt
+			r.tasks[st.Name] = TaskState{State: StateRetrying, Run: id, Since: s.Stored}
+			changed = append(changed, st.Name)
+		}
+	case d.Halt != nil:
+		h := d.Halt.Halt
+		st.Kind, st.Name, st.Initiator, st.Reason, st.Message = StepHalted, h.Task, h.Initiator, h.Reason, cut(h.Message)
+		startsNext = false
+		if acted {
+			delete(run.Running, st.Name)
+			r.tasks[st.Name] = TaskState{State: StateHalted, Run: id, Since: s.Stored}
+			changed = append(changed, st.Name)
+		}
+	case d.Forbidden != nil:
+		f := d.Forbidden
+		st.Kind, st.Name, st.Pod, st.Initiator = StepForbidden, f.Task, f.Pod, f.Initiator
+		st.Reason, st.Message = "Forbidden", "running: "+strings.Join(f.Running, ", ")
+		startsNext = false
+		if acted {
+			delete(run.Running, st.Name)
+		}
+	case d.Skipped != nil:
+		res := d.Skipped.Result
+		st.Kind, st.Name, st.ExitCode, st.Reason, st.Message = StepSkipped, res.Task, res.ExitCode, res.Reason, cut(res.Message)
+		startsNext = false
+		if acted {
+			r.tasks[st.Name] = TaskState{State: StateSkipped, Run: id, Since: s.Stored}
+			changed = append(changed, st.Name)
+		}
 	}
 	if s.DeadLetter != nil {
 		st.Kind, st.DeadLetterReason = StepDeadLetter, s.DeadLetter.Reason
 	}
-	if acted && g != nil {
+	if acted && g != nil && startsNext {
 		for _, t := range g.Starts(kind, st.Name) {
 			run.Running[t] = s.Stored
 			r.tasks[t] = TaskState{State: StateStarted, Run: id, Since: s.Stored}
@@ -177,7 +225,7 @@ func (run *Run) state() string {
 	last := map[string]string{}
 	for _, s := range run.Steps {
 		switch s.Kind {
-		case StepDeadLetter:
+		case StepDeadLetter, StepHalted:
 			return StateFailed
 		case StepSucceeded, StepFailed:
 			last[s.Name] = s.Kind
@@ -225,4 +273,20 @@ func cut(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:maxData], "") + "…"
+}
+
+// attemptOf returns the attempt of a Task's step in run: the event's own count
+// (spec.retry), else one more than the Task's ends so far in the run (a Task
+// that starts itself again on failure).
+func attemptOf(run *Run, task string, attempt int32) int {
+	if attempt > 1 {
+		return int(attempt)
+	}
+	n := 1
+	for _, prev := range run.Steps {
+		if prev.Name == task && (prev.Kind == StepSucceeded || prev.Kind == StepFailed || prev.Kind == StepRetrying) {
+			n++
+		}
+	}
+	return n
 }

@@ -12,11 +12,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
+	"github.com/sirocco-cloud/orca/internal/bus"
 )
 
 // fakeLedger records entries as "part/part".
@@ -36,6 +38,14 @@ func (l *fakeLedger) has(entry string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Contains(l.entries, entry)
+}
+
+// recordedAGraceAgo makes the Pods that r recorded as removed look recorded a
+// grace ago, so that its next look deletes them.
+func recordedAGraceAgo(r *cleanupReconciler) {
+	for uid, at := range r.recorded {
+		r.recorded[uid] = at.Add(-DefaultRemovalGrace)
+	}
 }
 
 // cleanupPod is testPod, with the completion finalizer or without.
@@ -109,7 +119,18 @@ func TestCleanupKeepsTheNewestRunsAndOnlyReportedOnes(t *testing.T) {
 				return c.Delete(ctx, obj, opts...)
 			}}, objs...)
 			r := &cleanupReconciler{client: c, removed: removed, now: func() time.Time { return now }}
+			// First the Pods are recorded, then, a grace later, deleted.
 			res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+			require.NoError(t, err)
+			assert.Empty(t, deleted)
+			assert.Len(t, removed.entries, len(tt.deleted))
+			if tt.requeue > 0 {
+				assert.Equal(t, min(tt.requeue, DefaultRemovalGrace), res.RequeueAfter)
+			} else {
+				assert.Equal(t, DefaultRemovalGrace, res.RequeueAfter)
+			}
+			recordedAGraceAgo(r)
+			res, err = r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
 			require.NoError(t, err)
 			assert.ElementsMatch(t, tt.deleted, deleted)
 			assert.Equal(t, tt.requeue, res.RequeueAfter)
@@ -122,4 +143,77 @@ func TestCleanupKeepsTheNewestRunsAndOnlyReportedOnes(t *testing.T) {
 			assert.Equal(t, task.Status, after.Status, "the status is left alone")
 		})
 	}
+}
+
+// A run whose last ended attempt was retried is still going, whether its next
+// attempt runs, is not reported yet, or waits for its backoff: its Pods are kept
+// whatever the limits and TTL, and it does not count as a failed run.
+func TestCleanupKeepsTheAttemptsOfARunStillGoing(t *testing.T) {
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	attempt := func(p *corev1.Pod, id string, n int) *corev1.Pod {
+		p.Annotations[orcav1.AnnotationEventSource], p.Annotations[orcav1.AnnotationEventID] = "src", id
+		p.Annotations[orcav1.AnnotationAttempt] = strconv.Itoa(n)
+		return p
+	}
+	task := testTask(orcav1.TaskStatus{History: []orcav1.RunRecord{
+		{Pod: "waiting-1", Attempt: 1, Retried: true, FinishedAt: metav1.NewTime(ago(time.Minute))},
+	}})
+	task.Spec.TaskHistory = orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(0)), FailedRunsHistoryLimit: new(int32(0))}
+	objs := []client.Object{task,
+		// Attempt 2 runs.
+		attempt(failedPod("running-1", ago(3*time.Minute)), "running", 1), attempt(cleanupPod("running-2", time.Time{}, true), "running", 2),
+		// Attempt 2 ended but is not reported yet.
+		attempt(failedPod("unreported-1", ago(3*time.Minute)), "unreported", 1), attempt(cleanupPod("unreported-2", ago(time.Minute), true), "unreported", 2),
+		// Attempt 1 was retried: attempt 2 waits for its backoff.
+		attempt(failedPod("waiting-1", ago(time.Minute)), "waiting", 1),
+		// A run that ended: deleted.
+		attempt(failedPod("ended-1", ago(3*time.Minute)), "ended", 1), attempt(failedPod("ended-2", ago(2*time.Minute)), "ended", 2),
+	}
+	var deleted []string
+	c := newFake(&interceptor.Funcs{Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+		deleted = append(deleted, obj.GetName())
+		return c.Delete(ctx, obj, opts...)
+	}}, objs...)
+	r := &cleanupReconciler{client: c, removed: &fakeLedger{}, now: func() time.Time { return now }}
+	for range 2 {
+		_, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+		require.NoError(t, err)
+		recordedAGraceAgo(r)
+	}
+	assert.ElementsMatch(t, []string{"ended-1", "ended-2"}, deleted)
+}
+
+// A Pod is deleted only a grace after it was recorded as removed: a dispatcher
+// that checked the record just before it was written creates the Pod within
+// bus.RemovedPodsWindow, while the Pod still exists (AlreadyExists), and never
+// after it was deleted.
+func TestCleanupDeletesAPodAGraceAfterRecordingIt(t *testing.T) {
+	task := testTask(orcav1.TaskStatus{})
+	task.Spec.TaskHistory = orcav1.TaskHistory{TTLSecondsAfterFinished: new(int32(0))}
+	c := newFake(nil, task, cleanupPod("old", now.Add(-time.Hour), false))
+	removed := &fakeLedger{}
+	clock := now
+	r := &cleanupReconciler{client: c, removed: removed, now: func() time.Time { return clock }}
+	reconcile := func() ctrl.Result {
+		res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)})
+		require.NoError(t, err)
+		return res
+	}
+	exists := func() bool {
+		return c.Get(t.Context(), client.ObjectKey{Namespace: "ns", Name: "old"}, &corev1.Pod{}) == nil
+	}
+
+	res := reconcile()
+	assert.True(t, removed.has("task-uid/old"), "recorded at once")
+	assert.True(t, exists(), "not deleted yet")
+	assert.Equal(t, DefaultRemovalGrace, res.RequeueAfter)
+	assert.GreaterOrEqual(t, DefaultRemovalGrace, 2*bus.RemovedPodsWindow)
+
+	clock = now.Add(DefaultRemovalGrace - time.Second)
+	assert.Equal(t, time.Second, reconcile().RequeueAfter)
+	assert.True(t, exists())
+
+	clock = now.Add(DefaultRemovalGrace)
+	reconcile()
+	assert.False(t, exists(), "deleted a grace after it was recorded")
 }

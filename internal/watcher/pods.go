@@ -15,6 +15,7 @@ import (
 
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/telemetry"
 )
 
 // podReconciler publishes the completion of each ended Orca Pod as soon as it
@@ -31,7 +32,7 @@ type podReconciler struct {
 	now       func() time.Time
 }
 
-func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	var pod corev1.Pod
 	// The cache's own object, not a copy: it is only read.
 	if err := r.client.Get(ctx, req.NamespacedName, &pod, client.UnsafeDisableDeepCopy); err != nil {
@@ -54,10 +55,13 @@ func (r *podReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 	}
+	ctx, span := startPodEnded(ctx, &pod, task.Name)
+	defer func() { telemetry.End(span, err) }()
 	plan, err := r.decide(ctx, &pod, &c)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	describeEnd(span, c)
 	if err := r.publish(ctx, &pod, taskEvent(&pod, c), plan); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -89,6 +93,7 @@ func taskEvent(pod *corev1.Pod, c completion) bus.TaskEvent {
 		started := pod.Status.StartTime.UTC()
 		ev.Result.StartedAt = &started
 	}
+	ev.TraceParent, ev.TraceState = pod.Annotations[orcav1.AnnotationRunTraceParent], pod.Annotations[orcav1.AnnotationRunTraceState]
 	return ev
 }
 

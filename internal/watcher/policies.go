@@ -43,7 +43,7 @@ func setupPolicies(ctx context.Context, mgr manager.Manager, b *bus.Bus, o Optio
 	if err != nil {
 		return fmt.Errorf("index pods by the pods they replace: %w", err)
 	}
-	cleanup := &cleanupReconciler{client: mgr.GetClient(), removed: b.RemovedPods(), now: o.Now}
+	cleanup := &cleanupReconciler{client: mgr.GetClient(), removed: b.RemovedPods(), now: o.Now, grace: o.RemovalGrace}
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("orca-task-cleanup").
 		For(&orcav1.Task{}).

@@ -114,7 +114,8 @@ type retryPlan struct {
 }
 
 // planRetry decides whether the run of the attempt a, which ended as c, goes on
-// under policy p (nil: no retries). It marks c as retried, or as timed out when
+// under policy p (nil: no retries); a Pod replaced by a later start of its Task
+// (concurrencyPolicy Replace) ends its run. It marks c as retried, or as timed out when
 // the run's deadline passed or would pass before the next attempt.
 func planRetry(p *orcav1.RetryPolicy, pod *corev1.Pod, a attempt, c *completion, now time.Time) *retryPlan {
 	if c.Succeeded {
@@ -124,7 +125,8 @@ func planRetry(p *orcav1.RetryPolicy, pod *corev1.Pod, a attempt, c *completion,
 		c.Reason = orcav1.ReasonDeadlineExceeded
 		return nil
 	}
-	if p == nil {
+	if p == nil || c.Reason == ReasonReplaced {
+		// A replaced run ends: its retry would replace the Pod that replaced it.
 		return nil
 	}
 	counts := true
@@ -192,9 +194,9 @@ func (r *podReconciler) publish(ctx context.Context, pod *corev1.Pod, ev bus.Tas
 	a := attemptOf(pod)
 	return r.bus.PublishRetry(ctx, bus.RetryEvent{ID: ev.ID, Source: ev.Source, Retry: bus.TaskRetry{
 		TaskResult: ev.Result, NextAttempt: plan.next, RetryAt: plan.at.UTC(), FailedAttempts: plan.failed,
-		RunStartedAt: a.runStarted.UTC(), Data: envOf(pod, orcav1.EnvData),
+		RunStartedAt: a.runStarted.UTC(), Data: envOf(pod, orcav1.EnvData), Inputs: envOf(pod, orcav1.EnvInputs),
 		TriggerSource: pod.Annotations[orcav1.AnnotationEventSource], TriggerID: pod.Annotations[orcav1.AnnotationEventID],
-	}})
+	}, TraceParent: ev.TraceParent, TraceState: ev.TraceState})
 }
 
 // envOf returns the value Orca gave the variable name in the Pod's first

@@ -66,6 +66,7 @@ func TestPlanRetry(t *testing.T) {
 		{"ended after the deadline", policy(nil), plain, attempt{number: 1, deadline: now.Add(-time.Second)}, failed(1), nil, orcav1.ReasonDeadlineExceeded},
 		{"ended after the deadline, no policy", nil, plain, attempt{number: 1, deadline: now}, failed(1), nil, orcav1.ReasonDeadlineExceeded},
 		{"ended before the deadline, no policy", nil, plain, attempt{number: 1, deadline: now.Add(time.Second)}, failed(1), nil, "Error"},
+		{"replaced: the run ends", policy(nil), plain, attempt{number: 1}, completion{ExitCode: -1, Reason: ReasonReplaced, FinishedAt: now}, nil, ReasonReplaced},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

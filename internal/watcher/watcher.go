@@ -71,6 +71,10 @@ type Options struct {
 	// creates. Changes that wait for the budget are coalesced. Default
 	// DefaultStatusWritesPerSecond; negative means no limit.
 	StatusWritesPerSecond float64
+	// RemovalGrace is how long after recording a Pod in the bus's RemovedPods
+	// the watcher deletes it (history limits, TTL); default DefaultRemovalGrace.
+	// Shorter is for tests: see bus.RemovedPodsWindow.
+	RemovalGrace time.Duration
 }
 
 // Setup adds the watcher's two controllers to the manager: the one that

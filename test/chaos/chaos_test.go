@@ -124,6 +124,10 @@ func TestChaos(t *testing.T) {
 	}
 	o.checkPods(pods, runs, h.kubelet)
 	o.checkAttempts(pods, runs)
+	o.checkParallelism(pods, h.kubelet)
+	if err := o.checkCleaned(ctx, h.js, pods, runs); err != nil {
+		t.Error(err)
+	}
 	ticks, err := readTicks(ctx, h.js, namespace)
 	if err != nil {
 		t.Error(err)
@@ -213,6 +217,9 @@ func (h *harness) start(ctx context.Context) error {
 		return err
 	}
 	if err := applyRetried(ctx, c, namespace); err != nil {
+		return err
+	}
+	if err := applyCleaned(ctx, c, namespace); err != nil {
 		return err
 	}
 
@@ -313,11 +320,11 @@ func (h *harness) figures(seed uint64, o *outcome, c *chaos, wall time.Duration)
 	line := fmt.Sprintf("chaos figures: seed=%d fired=%d complete=%d lost=%d duplicatePods=%d duplicateWebhooks=%d "+
 		"ticks=%d tickLateMax=%s "+
 		"serviceKills=%d(%s) serviceCrashes=%d serviceRestartsForConsumer=%d natsRestarts=%d apiserverRestarts=%d consumersDeleted=%d "+
-		"podCreatesRefused=%d deadLetters=%d(injected %d) taskEventsStoredTwice=%d p50=%s p99=%s",
+		"podCreatesRefused=%d deadLetters=%d(injected %d) taskEventsStoredTwice=%d limitedMostAtOnce=%d/%d cleanedPodsDeleted=%d/%d p50=%s p99=%s",
 		seed, o.fired, o.complete, o.lost, o.duplicatePods, o.duplicateWebhooks,
 		o.ticks, o.tickLate.Round(10*time.Millisecond),
 		totalKills, strings.Join(perService, ","), crashes, restarts, c.natsRuns, c.apiRuns, len(c.deletions),
-		h.refusals.refused.Load(), o.deadLetters, o.expectedDead, o.duplicateTaskEvents,
+		h.refusals.refused.Load(), o.deadLetters, o.expectedDead, o.duplicateTaskEvents, o.limitedMost, limitedParallelism, o.cleanedDeleted, o.fired,
 		percentile(o.latencies, 50).Round(time.Millisecond), percentile(o.latencies, 99).Round(time.Millisecond))
 	if len(h.services) > len(serviceNames) || len(h.nats) > 1 {
 		var takeovers []string

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -30,6 +31,8 @@ type outcome struct {
 	latencies                 []time.Duration // ignition stored -> last Pod seen, per complete run
 	reachedLast               map[string]bool // runs whose last Task ran, which must send a webhook
 	deadLetters, expectedDead int
+	limitedMost               int                 // most Pods of the limited Task seen running at once
+	cleanedDeleted            int                 // Pods of the cleaned Task deleted by the check
 	taskEvents                int                 // succeeded task events stored
 	duplicateTaskEvents       int                 // of them, stored again under an id already stored
 	ticks                     int                 // scheduled times of the ticking Ignitor fired
@@ -56,9 +59,10 @@ const (
 	assertWebhook    = "every webhook id was received exactly once"
 	assertDeadLetter = "no dead letter but the injected ones"
 	assertConsumer   = "a deleted consumer is made again by its running service"
+	assertParallel   = "the limited Task never ran more Pods at once than its parallelism"
 )
 
-var assertions = []string{assertOnce, assertAttempts, assertTicks, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
+var assertions = []string{assertOnce, assertAttempts, assertParallel, assertCleaned, assertTicks, assertData, assertFinalizer, assertWebhook, assertDeadLetter, assertConsumer}
 
 // checkPods checks every run's Pods: one per Task, with the right data, ended
 // and without Orca's finalizer; it fills the run figures and latencies.
@@ -82,7 +86,7 @@ func (o *outcome) checkPods(pods []corev1.Pod, runs []*run, k *kubelet) {
 		delete(byRun, r.id)
 		var missing []string
 		var last time.Time
-		for _, task := range slices.Sorted(maps.Keys(workflow)) {
+		for _, task := range allTasks() {
 			ps := tasks[task]
 			switch {
 			case len(ps) == 0:
@@ -93,9 +97,7 @@ func (o *outcome) checkPods(pods []corev1.Pod, runs []*run, k *kubelet) {
 				o.fail(assertOnce, "run %s started %s %d times: %s", r.id, task, len(ps), podNames(ps))
 			}
 			for _, p := range ps {
-				if got, want := envValue(p, orcav1.EnvData), input(task, r.data); got != want {
-					o.fail(assertData, "run %s: Pod %s of %s got ORCA_DATA %q, want %q", r.id, p.Name, task, got, want)
-				}
+				o.checkData(r, task, p)
 				if got := envValue(p, orcav1.EnvRun); got != r.id {
 					o.fail(assertData, "run %s: Pod %s of %s got ORCA_RUN %q", r.id, p.Name, task, got)
 				}
@@ -121,6 +123,83 @@ func (o *outcome) checkPods(pods []corev1.Pod, runs []*run, k *kubelet) {
 		for task, ps := range tasks {
 			o.duplicatePods += len(ps)
 			o.fail(assertOnce, "Pods %s of %s belong to run %q that the suite never fired", podNames(ps), task, r)
+		}
+	}
+}
+
+// checkData checks the ORCA_DATA of a Task's Pod and, for a join, ORCA_INPUTS:
+// the message of each Task it joins, and as ORCA_DATA one of them.
+func (o *outcome) checkData(r *run, task string, p *corev1.Pod) {
+	upstream, join := joins[task]
+	if !join {
+		if got, want := envValue(p, orcav1.EnvData), input(task, r.data); got != want {
+			o.fail(assertData, "run %s: Pod %s of %s got ORCA_DATA %q, want %q", r.id, p.Name, task, got, want)
+		}
+		return
+	}
+	want := map[string]map[string]string{}
+	var messages []string
+	for _, u := range upstream {
+		m := output(u, input(u, r.data))
+		want[u] = map[string]string{"result": "succeeded", "message": m}
+		messages = append(messages, m)
+	}
+	var got map[string]map[string]string
+	if err := json.Unmarshal([]byte(envValue(p, orcav1.EnvInputs)), &got); err != nil || !maps.EqualFunc(got, want, maps.Equal) {
+		o.fail(assertData, "run %s: Pod %s of %s got ORCA_INPUTS %q, want %v", r.id, p.Name, task, envValue(p, orcav1.EnvInputs), want)
+	}
+	if d := envValue(p, orcav1.EnvData); !slices.Contains(messages, d) {
+		o.fail(assertData, "run %s: Pod %s of %s got ORCA_DATA %q, want one of %q", r.id, p.Name, task, d, messages)
+	}
+}
+
+// checkParallelism checks that at most limitedParallelism Pods of the limited
+// Task ran at once (checkPods checks that each run ran it once). Each Pod ran at
+// least from when the kubelet stand-in first saw it to when it began to end it:
+// a part of the time it existed and had not ended, so an overlap of these times
+// is one of the Pods.
+func (o *outcome) checkParallelism(pods []corev1.Pod, k *kubelet) {
+	type edge struct {
+		at    time.Time
+		pod   string
+		start bool
+	}
+	var edges []edge
+	for i := range pods {
+		p := &pods[i]
+		if p.Annotations[orcav1.AnnotationTask] != limitedTask {
+			continue
+		}
+		from, to, ok := k.ran(p.Name)
+		if !ok {
+			o.fail(assertParallel, "Pod %s of %s was not run by the kubelet stand-in", p.Name, limitedTask)
+			continue
+		}
+		edges = append(edges, edge{from, p.Name, true}, edge{to, p.Name, false})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		if a.start == b.start {
+			return 0
+		}
+		if a.start {
+			return 1 // an end at the same time comes first
+		}
+		return -1
+	})
+	running := map[string]bool{}
+	for _, e := range edges {
+		if !e.start {
+			delete(running, e.pod)
+			continue
+		}
+		running[e.pod] = true
+		o.limitedMost = max(o.limitedMost, len(running))
+		if len(running) > limitedParallelism {
+			o.fail(assertParallel, "at %s, %d Pods of %s ran at once (parallelism %d): %s", e.at.Format(time.RFC3339Nano),
+				len(running), limitedTask, limitedParallelism, strings.Join(slices.Sorted(maps.Keys(running)), ", "))
 		}
 	}
 }

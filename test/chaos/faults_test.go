@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/dispatcher"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -148,7 +149,12 @@ func newPlan(rng *rand.Rand, o planOptions) []fault {
 }
 
 // consumerService names the service that reads a durable consumer.
-func consumerService(consumer string) string { return strings.TrimPrefix(consumer, "orca-") }
+func consumerService(consumer string) string {
+	if consumer == dispatcher.JoinConsumerName {
+		return "dispatcher"
+	}
+	return strings.TrimPrefix(consumer, "orca-")
+}
 
 // serviceOfName is serviceOf for a process name.
 func serviceOfName(name string) string { return serviceOf(&proc{name: name}) }

@@ -25,8 +25,10 @@ import (
 
 // kubelet ends each of Orca's Pods in the namespace, Succeeded (or Failed: see
 // exitCode), with a termination message derived from its ORCA_DATA (see output),
-// as a node would after running it. It also notes when it first saw each Pod and
-// when any Pod last changed, for the latency figures and the quiet detection.
+// as a node would after running it; it holds the limited Task's Pods for
+// limitedHold first. It also notes when it first saw each Pod, when it ended
+// it, and when any Pod last changed, for the latency figures, the parallelism
+// check and the quiet detection.
 type kubelet struct {
 	client   client.Client
 	queue    workqueue.TypedRateLimitingInterface[types.NamespacedName]
@@ -34,6 +36,7 @@ type kubelet struct {
 
 	mu        sync.Mutex
 	firstSeen map[string]time.Time // by Pod name
+	ending    map[string]time.Time // by Pod name: when the write that ended it began
 	lastEvent atomic.Int64         // unix nanoseconds of the last Pod change
 }
 
@@ -54,6 +57,7 @@ func newKubelet(cfg *rest.Config, c client.Client, namespace string) (*kubelet, 
 		queue: workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](
 			100*time.Millisecond, 5*time.Second)),
 		firstSeen: map[string]time.Time{},
+		ending:    map[string]time.Time{},
 	}
 	k.lastEvent.Store(time.Now().UnixNano())
 	_, err = k.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -108,11 +112,24 @@ func (k *kubelet) next(ctx context.Context) bool {
 		k.queue.Forget(key)
 		return true
 	}
+	if pod.Annotations[orcav1.AnnotationTask] == limitedTask {
+		if seen, ok := k.seen(pod.Name); ok && time.Since(seen) < limitedHold {
+			k.queue.Forget(key)
+			k.queue.AddAfter(key, limitedHold-time.Since(seen))
+			return true
+		}
+	}
 	msg := output(pod.Annotations[orcav1.AnnotationTask], envValue(pod, orcav1.EnvData))
+	at := time.Now()
 	err = testenv.Kubelet{Client: k.client}.EndCached(ctx, pod, exitCode(pod), msg)
 	if err != nil && !apierrors.IsNotFound(err) {
 		k.queue.AddRateLimited(key)
 		return true
+	}
+	if err == nil {
+		k.mu.Lock()
+		k.ending[pod.Name] = at
+		k.mu.Unlock()
 	}
 	k.queue.Forget(key)
 	return true
@@ -153,6 +170,16 @@ func (k *kubelet) seen(pod string) (time.Time, bool) {
 	defer k.mu.Unlock()
 	t, ok := k.firstSeen[pod]
 	return t, ok
+}
+
+// ran returns a part of the time the Pod existed and had not ended: from when
+// the kubelet first saw it to when it began the write that ended it.
+func (k *kubelet) ran(pod string) (from, to time.Time, ok bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	from, seen := k.firstSeen[pod]
+	to, ended := k.ending[pod]
+	return from, to, seen && ended
 }
 
 // envValue returns the value of an environment variable of the Pod's first

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sirocco-cloud/orca/internal/bus"
+	"github.com/sirocco-cloud/orca/internal/dispatcher"
 )
 
 // waitQuiet waits until the system is quiet: every process runs, no Pod changed
@@ -57,7 +58,9 @@ func notQuiet(ctx context.Context, k *kubelet, js jetstream.JetStream, procs []*
 }
 
 // busyConsumers lists the consumers of the stream that have messages pending or
-// unacknowledged, and Orca's consumers that are missing.
+// unacknowledged, and Orca's consumers that are missing. The join timers'
+// consumer holds each run's timer unacknowledged until its timeout: it is busy
+// only with timers not delivered yet.
 func busyConsumers(ctx context.Context, js jetstream.JetStream) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -69,7 +72,7 @@ func busyConsumers(ctx context.Context, js jetstream.JetStream) ([]string, error
 	list := stream.ListConsumers(ctx)
 	for info := range list.Info() {
 		seen = append(seen, info.Name)
-		if info.NumPending > 0 || info.NumAckPending > 0 {
+		if info.NumPending > 0 || info.NumAckPending > 0 && info.Name != dispatcher.JoinConsumerName {
 			busy = append(busy, fmt.Sprintf("consumer %s has %d pending and %d unacknowledged",
 				info.Name, info.NumPending, info.NumAckPending))
 		}

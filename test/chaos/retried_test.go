@@ -35,13 +35,13 @@ func applyRetried(ctx context.Context, c client.Client, namespace string) error 
 	}}
 	for _, t := range []*orcav1.Task{{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: retriedTask},
-		Spec: orcav1.TaskSpec{StartOnIgnition: []orcav1.ObjectName{ignitionName}, Template: template, TaskHistory: keepAll, Retry: &orcav1.RetryPolicy{
+		Spec: orcav1.TaskSpec{StartOnIgnition: []orcav1.ObjectName{ignitionName}, Template: template, Retry: &orcav1.RetryPolicy{
 			Limit:   retriedLimit,
 			Backoff: &orcav1.Backoff{Duration: &metav1.Duration{Duration: 200 * time.Millisecond}, Factor: ptr.To[int32](2)},
-		}},
+		}, TaskHistory: keepEveryRun},
 	}, {
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: afterRetry},
-		Spec:       orcav1.TaskSpec{StartOnFailure: []orcav1.ObjectName{retriedTask}, Template: template, TaskHistory: keepAll},
+		Spec:       orcav1.TaskSpec{StartOnFailure: []orcav1.ObjectName{retriedTask}, Template: template, TaskHistory: keepEveryRun},
 	}} {
 		if err := c.Create(ctx, t); err != nil {
 			return fmt.Errorf("create task %s: %w", t.Name, err)

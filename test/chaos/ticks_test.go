@@ -34,7 +34,7 @@ const assertTicks = "every scheduled time of the Ignitor fired once and started 
 func applyTicks(ctx context.Context, c client.Client, namespace string) error {
 	objs := []client.Object{&orcav1.Task{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: tickTask},
-		Spec: orcav1.TaskSpec{StartOnIgnition: []orcav1.ObjectName{tickIgnitor}, TaskHistory: keepAll,
+		Spec: orcav1.TaskSpec{StartOnIgnition: []orcav1.ObjectName{tickIgnitor}, TaskHistory: keepEveryRun,
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever,
 				Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},

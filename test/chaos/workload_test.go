@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,27 +27,47 @@ import (
 )
 
 // The workflow: the ignition starts a chain of three Tasks and, at the same time,
-// a fan-out of five; the chain's last Task has a webhook Action.
+// a fan-out of five, a diamond (dia-a, then dia-b and dia-c, then the join dia-d:
+// both succeeded) and the limited Task; the chain's last Task has a webhook
+// Action. The limited Task runs at most limitedParallelism Pods at once
+// (concurrencyPolicy Allow): the starts of the runs beyond wait, stored in the
+// bus, through the kills; the kubelet stand-in holds each of its Pods for
+// limitedHold before it ends it, so that they do wait.
 const (
-	ignitionName = "go"
-	hookAction   = "hook"
-	lastTask     = "chain-3"
+	ignitionName       = "go"
+	hookAction         = "hook"
+	lastTask           = "chain-3"
+	limitedTask        = "limited"
+	limitedParallelism = 2
+	limitedHold        = 300 * time.Millisecond
 )
 
 // workflow maps each Task to the Task whose success starts it; "" is the ignition.
 var workflow = map[string]string{
 	"chain-1": "", "chain-2": "chain-1", "chain-3": "chain-2",
 	"fan-1": "", "fan-2": "", "fan-3": "", "fan-4": "", "fan-5": "",
+	"dia-a": "", "dia-b": "dia-a", "dia-c": "dia-a",
+	limitedTask: "",
 }
+
+// joins maps each join of the workflow to the Tasks whose success it waits for.
+var joins = map[string][]string{"dia-d": {"dia-b", "dia-c"}}
+
+// allTasks returns the names of the workflow's Tasks, sorted.
+func allTasks() []string {
+	names := slices.Collect(maps.Keys(workflow))
+	for t := range joins {
+		names = append(names, t)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// keepEveryRun keeps the Pods of every run, so that the checks can count them.
+var keepEveryRun = orcav1.TaskHistory{SuccessfulRunsHistoryLimit: ptr.To[int32](math.MaxInt32), FailedRunsHistoryLimit: ptr.To[int32](math.MaxInt32)}
 
 // consumers are the durable consumers of Orca's services.
-var consumers = []string{dispatcher.ConsumerName, actions.ConsumerName}
-
-// keepAll keeps every Pod of the suite's Tasks: the checks count them at the end.
-var keepAll = orcav1.TaskHistory{
-	SuccessfulRunsHistoryLimit: ptr.To[int32](1_000_000),
-	FailedRunsHistoryLimit:     ptr.To[int32](1_000_000),
-}
+var consumers = []string{dispatcher.ConsumerName, dispatcher.JoinConsumerName, actions.ConsumerName}
 
 // input returns the ORCA_DATA that task gets in a run fired with data.
 func input(task, data string) string {
@@ -84,19 +107,38 @@ func applyWorkflow(ctx context.Context, c client.Client, namespace, hookURL stri
 	for task, prev := range workflow {
 		t := &orcav1.Task{
 			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: task},
-			Spec: orcav1.TaskSpec{TaskHistory: keepAll, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			Spec: orcav1.TaskSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy: corev1.RestartPolicyNever,
 				Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
-			}}},
+			}}, TaskHistory: keepEveryRun},
 		}
 		if prev == "" {
 			t.Spec.StartOnIgnition = []orcav1.ObjectName{ignitionName}
 		} else {
 			t.Spec.StartOnSuccess = []orcav1.ObjectName{orcav1.ObjectName(prev)}
 		}
-		if task == lastTask {
+		switch task {
+		case lastTask:
 			t.Spec.SuccessActions = []orcav1.ObjectName{hookAction}
+		case limitedTask:
+			t.Spec.Parallelism = ptr.To[int32](limitedParallelism)
 		}
+		objs = append(objs, t)
+	}
+	for task, upstream := range joins {
+		t := &orcav1.Task{
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: task},
+			Spec: orcav1.TaskSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
+			}}},
+		}
+		all := &orcav1.StartWhen{}
+		for _, u := range upstream {
+			all.AllSucceeded = append(all.AllSucceeded, orcav1.ObjectName(u))
+		}
+		t.Spec.StartWhen = all
+		t.Spec.TaskHistory = keepEveryRun
 		objs = append(objs, t)
 	}
 	for _, o := range objs {
@@ -192,7 +234,7 @@ func (p *publisher) inject(ctx context.Context) ([]injected, error) {
 		consumers []string
 	}{
 		{notCE, "chaos-malformed-ignition", "an ignition that is not a CloudEvent", []string{dispatcher.ConsumerName}},
-		{badData, "chaos-malformed-task-event", "a task event whose data is not JSON", consumers},
+		{badData, "chaos-malformed-task-event", "a task event whose data is not JSON", []string{dispatcher.ConsumerName, actions.ConsumerName}},
 	} {
 		ack, err := p.publish(ctx, m.msg, m.id)
 		if err != nil {

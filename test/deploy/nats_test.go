@@ -22,6 +22,7 @@ import (
 
 	orcaactions "github.com/sirocco-cloud/orca/internal/actions"
 	"github.com/sirocco-cloud/orca/internal/bus"
+	orcadispatcher "github.com/sirocco-cloud/orca/internal/dispatcher"
 	"github.com/sirocco-cloud/orca/internal/testenv"
 )
 
@@ -221,6 +222,13 @@ func retryEvent(ns, task, id string) bus.RetryEvent {
 	}}
 }
 
+func forbiddenStart(ns, task, pod string) bus.ForbiddenStart {
+	return bus.ForbiddenStart{
+		Task: task, Namespace: ns, TaskUID: "uid-1", Pod: pod, Run: "run-1", Initiator: "ignitor1",
+		TriggerSource: "test/deploy", TriggerID: "ig-1", Parallelism: 1, Running: []string{task + "-pod"}, Time: time.Now(),
+	}
+}
+
 func haltEvent(ns, task, id string) bus.HaltEvent {
 	return bus.HaltEvent{ID: id, Source: "test/deploy", Halt: bus.TaskHalt{
 		Task: task, Namespace: ns, Run: "run-1", Initiator: "ignitor1", Attempt: 1, Steps: 10, Limit: 10, HaltedAt: time.Now(),
@@ -317,7 +325,8 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		})
 		// It consumes nothing: Orca's state bucket is not for it.
 		scheduler.refusedSubjects(t, "$JS.API.STREAM.INFO.KV_ORCA_STATE", "$JS.API.STREAM.CREATE.KV_ORCA_STATE",
-			"$KV.ORCA_STATE.position.orca-dispatcher")
+			"$KV.ORCA_STATE.position.orca-dispatcher", "$KV.ORCA_STATE.ledger.pods.x", "$KV.ORCA_STATE.records.admission.x",
+			"orca.task.forbidden.team-a.task1")
 	})
 
 	t.Run("watcher", func(t *testing.T) {
@@ -325,11 +334,29 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "task1", "te-ok")))
 		require.NoError(t, watcher.bus.PublishTaskEvent(ctx, taskEvent(false, ns, "task2", "te-ko")))
 		require.NoError(t, watcher.bus.PublishRetry(ctx, retryEvent(ns, "task4", "te-retry")))
+		// Before it deletes a Pod after its run (history limits, TTL), it records
+		// it in the ledger of removed Pods, in Orca's state bucket (which it
+		// creates when it is the first to need it).
+		require.NoError(t, watcher.bus.RemovedPods().Record(ctx, "uid-1", "task1-removed"))
 		watcher.clean(t)
 		watcher.refused(t, "publishing an ignition", func(ctx context.Context) error {
 			return watcher.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "watch-forged"))
 		})
-		watcher.refusedSubjects(t, "$JS.API.STREAM.INFO.KV_ORCA_STATE", "$KV.ORCA_STATE.ledger.actions.forged")
+		// It writes that ledger, and touches nothing else there: it does not read
+		// it (the dispatcher does), nor the dispatcher's admission records.
+		watcher.refused(t, "reading the ledger of removed Pods", func(ctx context.Context) error {
+			_, err := watcher.bus.RemovedPods().Done(ctx, "uid-1", "task1-removed")
+			return err
+		})
+		watcher.refused(t, "writing the dispatcher's admission records", func(ctx context.Context) error {
+			return watcher.bus.Records(orcadispatcher.RecordsAdmission).Put(ctx, "slots.uid-1", []byte("{}"))
+		})
+		watcher.refused(t, "publishing a forbidden event", func(ctx context.Context) error {
+			return watcher.bus.PublishForbidden(ctx, "test/deploy", forbiddenStart(ns, "task1", "watch-forged-forbidden"))
+		})
+		watcher.refusedSubjects(t, "$KV.ORCA_STATE.ledger.actions.forged", "$KV.ORCA_STATE.ledger.forbidden.forged",
+			"$KV.ORCA_STATE.ledger.pods.x.y", "$KV.ORCA_STATE.position.orca-dispatcher", "$KV.ORCA_STATE.records.admission.x",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.ledger.pods.x", "$JS.API.STREAM.PURGE.KV_ORCA_STATE")
 		watcher.refused(t, "publishing a halted event", func(ctx context.Context) error {
 			return watcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "watch-forged-halt"))
 		})
@@ -349,17 +376,44 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		// It consumes ignitions and task events, acks them, and dead-letters what
 		// it cannot use.
 		consumeAll(t, dispatcher, bus.ConsumerOptions{
-			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions, bus.SubjectTaskRetrying + ".>"}, bus.FilterTaskEvents...),
+			Name: "orca-dispatcher", Subjects: append([]string{bus.FilterIgnitions, bus.SubjectTaskRetrying + ".>", bus.SubjectTaskSkipped + ".>"}, bus.FilterTaskEvents...),
 		}, []string{"ig-scheduled", "ig-external", "ig-poison", "te-ok", "te-ko", "te-retry"}, func(d *bus.Delivery) error {
 			if d.Event.ID() == "ig-poison" {
 				return bus.Permanent(errors.New("test: unusable"))
 			}
 			return nil
 		})
-		// It keeps its position in Orca's state bucket and reads it back, and
-		// touches no other entry there: not the actions service's position, nor
-		// its ledger.
+		// It keeps its position in Orca's state bucket and reads it back.
 		positionSaved(t, srv, "orca-dispatcher", "orca-dispatcher")
+		// Its loop guard counts each run's steps and says when it halts a run.
+		_, steps, err := dispatcher.bus.Counters("steps").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), steps)
+		require.NoError(t, dispatcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "halt-1")))
+		// Its admission of limited Tasks keeps each one's slots and waiting starts
+		// (a start's key holds the Pod's name, dots and all) and the starts that
+		// concurrencyPolicy Forbid skipped, publishes the forbidden event, and
+		// reads the Pods that the watcher removed.
+		records := dispatcher.bus.Records(orcadispatcher.RecordsAdmission)
+		require.NoError(t, records.Update(ctx, "slots.uid-1", func([]byte) ([]byte, error) { return []byte(`{"holders":[]}`), nil }))
+		require.NoError(t, records.Put(ctx, "start.uid-1.task.1-abc", []byte(`{}`)))
+		got, err := records.Get(ctx, "start.uid-1.task.1-abc")
+		require.NoError(t, err)
+		assert.Equal(t, []byte(`{}`), got)
+		require.NoError(t, records.Delete(ctx, "start.uid-1.task.1-abc"))
+		require.NoError(t, records.Update(ctx, "slots.uid-1", func([]byte) ([]byte, error) { return nil, nil }))
+		forbidden := dispatcher.bus.Ledger(orcadispatcher.LedgerForbidden)
+		require.NoError(t, forbidden.Record(ctx, "uid-1", "task1-forbidden"))
+		done, err := forbidden.Done(ctx, "uid-1", "task1-forbidden")
+		require.NoError(t, err)
+		assert.True(t, done, "the forbidden start is recorded")
+		require.NoError(t, dispatcher.bus.PublishForbidden(ctx, orcadispatcher.SourceDispatcher, forbiddenStart(ns, "task1", "task1-forbidden")))
+		removed, err := dispatcher.bus.RemovedPods().Done(ctx, "uid-1", "task1-removed")
+		require.NoError(t, err)
+		assert.True(t, removed, "the dispatcher reads what the watcher recorded")
+		dispatcher.clean(t)
+		// It touches no other entry there: not the actions service's position,
+		// nor its ledger, nor the watcher's (which it reads only).
 		dispatcher.refused(t, "writing the actions service's ledger", func(ctx context.Context) error {
 			return dispatcher.bus.Ledger(orcaactions.LedgerName).Record(ctx, "notify", "te-ok")
 		})
@@ -381,12 +435,14 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "408", msg.Header.Get("Status"), "a direct get of another sequence")
 		assert.Empty(t, msg.Data)
-		// Its loop guard counts each run's steps and says when it halts a run.
-		_, steps, err := dispatcher.bus.Counters("steps").Update(ctx, func(n int64) int64 { return n + 1 }, ns, "run-1")
-		require.NoError(t, err)
-		assert.Equal(t, int64(1), steps)
-		require.NoError(t, dispatcher.bus.PublishHalt(ctx, haltEvent(ns, "task1", "halt-1")))
-		dispatcher.clean(t)
+		dispatcher.refused(t, "writing the ledger of removed Pods", func(ctx context.Context) error {
+			return dispatcher.bus.RemovedPods().Record(ctx, "uid-1", "task1-not-removed")
+		})
+		dispatcher.refused(t, "writing other records", func(ctx context.Context) error {
+			return dispatcher.bus.Records("other").Put(ctx, "x", []byte("{}"))
+		})
+		dispatcher.refusedSubjects(t, "$KV.ORCA_STATE.ledger.pods.x", "$KV.ORCA_STATE.ledger.forbidden.x.y",
+			"$KV.ORCA_STATE.records.other.x", "$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.records.other.x")
 		dispatcher.refused(t, "publishing a retrying event", func(ctx context.Context) error {
 			return dispatcher.bus.PublishRetry(ctx, retryEvent(ns, "task1", "disp-forged-retry"))
 		})
@@ -436,6 +492,10 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			"$JS.ACK.ORCA.event-reader.1.2.3.4.5.6",
 			"$KV.ORCA_STATE.position.orca-dispatcher", "$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.position.orca-dispatcher",
 			"$KV.ORCA_STATE.ledger.other.x", "$KV.ORCA_STATE.ledger.actions.x.y",
+			"$KV.ORCA_STATE.ledger.pods.x", "$KV.ORCA_STATE.ledger.forbidden.x", "$KV.ORCA_STATE.records.admission.slots.x",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.ledger.pods.x",
+			"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.records.admission.slots.x",
+			"orca.task.forbidden.team-a.task1",
 			"$JS.API.DIRECT.GET.KV_ORCA_STATE", "$JS.API.STREAM.MSG.GET.KV_ORCA_STATE", "$JS.API.STREAM.PURGE.KV_ORCA_STATE",
 			"$JS.API.STREAM.DELETE.KV_ORCA_STATE", "$JS.API.STREAM.UPDATE.KV_ORCA_STATE",
 			"alerts.builds", "orca-notify", "_INBOX.someone.else",
@@ -446,6 +506,37 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 		})
 		actions.refused(t, "publishing an ignition", func(ctx context.Context) error {
 			return actions.bus.PublishIgnition(ctx, ignition(ns, "ignitor1", "act-forged-ig"))
+		})
+	})
+
+	// The dispatcher's joins: its bucket, the skips, failures and timers it
+	// publishes, and the timers' own consumer.
+	t.Run("dispatcher joins", func(t *testing.T) {
+		dispatcher := connect(t, srv, "orca-dispatcher") // a log without the refusals above
+		store := dispatcher.bus.JoinStore()
+		ok, err := store.Swap(ctx, "s.team-a.d.run1", []byte("{}"), 0)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		_, rev, err := store.Get(ctx, "s.team-a.d.run1")
+		require.NoError(t, err)
+		assert.NotZero(t, rev)
+		require.NoError(t, store.Mark(ctx, "w.team-a.d.100.run1", time.Minute))
+		keys, err := store.Marked(ctx, "w.team-a.d.*.*")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"w.team-a.d.100.run1"}, keys)
+		require.NoError(t, store.Unmark(ctx, "w.team-a.d.100.run1"))
+
+		require.NoError(t, dispatcher.bus.PublishTaskSkipped(ctx, bus.TaskSkipped{ID: "join-skip", Source: "test/deploy", Result: taskEvent(false, ns, "d", "").Result}))
+		require.NoError(t, dispatcher.bus.PublishTaskEvent(ctx, taskEvent(false, ns, "d", "join-timeout")))
+		require.NoError(t, dispatcher.bus.PublishJoinTimer(ctx, bus.JoinTimer{ID: "join-timer", Source: "test/deploy", Namespace: ns, Task: "d", TaskUID: "uid", Run: "run-1"}))
+		consumeAll(t, dispatcher, bus.ConsumerOptions{Name: "orca-joins", Subjects: []string{bus.SubjectJoinTimer + ".>"}},
+			[]string{"join-timer"}, func(*bus.Delivery) error { return nil })
+		dispatcher.refused(t, "publishing orca.task.succeeded", func(ctx context.Context) error {
+			return dispatcher.bus.PublishTaskEvent(ctx, taskEvent(true, ns, "d", "join-forged"))
+		})
+		actions.refused(t, "writing the join bucket", func(ctx context.Context) error {
+			_, err := actions.bus.JoinStore().Swap(ctx, "s.team-a.d.run2", []byte("{}"), 0)
+			return err
 		})
 	})
 
@@ -503,7 +594,7 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			require.NoError(t, m.DoubleAck(ctx))
 		}
 		require.NoError(t, batch.Error())
-		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "te-retry", "halt-1", "te-live"}, ids, "the forged task events were never stored")
+		assert.ElementsMatch(t, []string{"te-ok", "te-ko", "join-skip", "join-timeout", "te-retry", "halt-1", "task1-forbidden", "te-live"}, ids, "the forged task events were never stored")
 
 		short := func() context.Context {
 			c, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
@@ -536,13 +627,17 @@ func TestNATSUsersMayDoTheirJobAndNoMore(t *testing.T) {
 			"orca.ignited.team-a.external",
 			"orca.ignited.team-a.ignitor1",
 			"orca.ignited.team-a.poison",
+			"orca.join.timer.team-a.d",
+			"orca.task.failed.team-a.d",
 			"orca.task.failed.team-a.task2",
+			"orca.task.forbidden.team-a.task1",
 			"orca.task.halted.team-a.task1",
 			"orca.task.retrying.team-a.task4",
+			"orca.task.skipped.team-a.d",
 			"orca.task.succeeded.team-a.task1",
 			"orca.task.succeeded.team-a.task3",
 		}, subjects, "the dispatcher's dead letter is stored; no forged event is")
-		assert.Equal(t, uint64(9), info.State.Msgs)
+		assert.Equal(t, uint64(13), info.State.Msgs)
 	})
 
 	// Only Orca's stream may exist in the account.
@@ -574,13 +669,13 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	// A durable's name is in its consumer's API subjects and acks (ORCA.<durable>)
 	// and in its position's key (position.<durable>).
 	var scoped []string
-	for _, durable := range []string{"orca-dispatcher", "orca-actions"} {
+	for _, durable := range []string{"orca-dispatcher", "orca-joins", "orca-actions"} {
 		name := bus.ScopedConsumerName(durable, scope)
 		scoped = append(scoped, "ORCA."+durable, "ORCA."+name, "position."+durable, "position."+name)
 	}
 	want := strings.NewReplacer(scoped...).Replace(string(base))
-	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s and %s",
-		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-actions", scope))
+	assert.True(t, strings.HasSuffix(string(overlay), want), "overlays/namespaced/auth.conf must be base/nats/auth.conf with %s, %s and %s",
+		bus.ScopedConsumerName("orca-dispatcher", scope), bus.ScopedConsumerName("orca-joins", scope), bus.ScopedConsumerName("orca-actions", scope))
 
 	watcher := connect(t, srv, "orca-watcher")
 	require.NoError(t, watcher.bus.EnsureStream(ctx, bus.StreamOptions{}))
@@ -591,8 +686,13 @@ func TestNamespacedNATSUsersUseTheScopedDurables(t *testing.T) {
 	dispatcher := connect(t, srv, "orca-dispatcher")
 	consumeAll(t, dispatcher, bus.ConsumerOptions{
 		Name:     bus.ScopedConsumerName("orca-dispatcher", scope),
-		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskRetrying),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectIgnited, bus.SubjectTaskSucceeded, bus.SubjectTaskFailed, bus.SubjectTaskSkipped, bus.SubjectTaskRetrying),
 	}, []string{"ns-ig", "ns-ok"}, func(*bus.Delivery) error { return nil })
+	require.NoError(t, dispatcher.bus.PublishJoinTimer(ctx, bus.JoinTimer{ID: "ns-timer", Source: "test/deploy", Namespace: namespacedNS, Task: "d", TaskUID: "uid", Run: "run-1"}))
+	consumeAll(t, dispatcher, bus.ConsumerOptions{
+		Name:     bus.ScopedConsumerName("orca-joins", scope),
+		Subjects: bus.ScopedSubjects(scope, bus.SubjectJoinTimer),
+	}, []string{"ns-timer"}, func(*bus.Delivery) error { return nil })
 	dispatcher.refused(t, "the cluster-wide durable", func(ctx context.Context) error {
 		_, err := dispatcher.bus.Consume(ctx, bus.ConsumerOptions{Name: "orca-dispatcher", Subjects: []string{bus.FilterIgnitions}}, func(context.Context, *bus.Delivery) error { return nil })
 		return err

@@ -165,6 +165,8 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		task.Status.State = orcav1.TaskRunning
 		allowed(t, "update tasks/status", c.Status().Update(ctx, task))
 		allowed(t, "record an event", c.Create(ctx, newEvent(f.ns, f.task)))
+		// Slot repair reads the Pod that holds a limited Task's slot.
+		allowed(t, "get a Pod", c.Get(ctx, client.ObjectKeyFromObject(f.pod), &corev1.Pod{}))
 
 		forbidden(t, "delete a Pod", c.Delete(ctx, f.pod))
 		forbidden(t, "delete its own Pods", c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(f.ns)))
@@ -193,7 +195,10 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 
 		forbidden(t, "create a Pod", c.Create(ctx, newPod(f.ns)))
 		forbidden(t, "create a Pod in Orca's namespace", c.Create(ctx, newPod(system)))
-		forbidden(t, "delete a Pod", c.Delete(ctx, f.pod))
+		// The Pods of ended runs past a Task's history limits or TTL, and Pods a
+		// concurrencyPolicy Replace start replaced (a dry run: f.pod stays).
+		allowed(t, "delete a Pod", c.Delete(ctx, f.pod, client.DryRunAll))
+		forbidden(t, "delete every Pod of a namespace", c.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(f.ns), client.DryRunAll))
 		forbidden(t, "list leases in all namespaces", c.List(ctx, &coordinationv1.LeaseList{}))
 		task.Spec.Description = "changed"
 		forbidden(t, "update a task's spec", c.Update(ctx, task))
@@ -202,6 +207,10 @@ func TestServiceAccountsMayDoWhatTheServicesDoAndNoMore(t *testing.T) {
 		require.NoError(t, env.Client.Get(ctx, client.ObjectKeyFromObject(f.pod), pod))
 		pod.Finalizers = nil
 		require.NoError(t, env.Client.Update(ctx, pod))
+		// It deletes ended Pods: past a Task's history limits or TTL, or replaced.
+		ended := newPod(f.ns)
+		require.NoError(t, env.Client.Create(ctx, ended))
+		allowed(t, "delete a Pod", c.Delete(ctx, ended))
 	})
 
 	t.Run("actions", func(t *testing.T) {

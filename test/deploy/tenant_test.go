@@ -132,10 +132,13 @@ func TestNamespaceUsersStayInTheirNamespace(t *testing.T) {
 		"$JS.API.CONSUMER.CREATE.ORCA.tenant-team-a.orca.task.*.team-b.>", "$JS.API.CONSUMER.CREATE.ORCA.tenant-team-a",
 		"$JS.API.CONSUMER.CREATE.ORCA.tenant-team-b.orca.task.*.team-a.>", "$JS.API.CONSUMER.MSG.NEXT.ORCA.tenant-team-b",
 		"$JS.ACK.ORCA.tenant-team-b.1.2.3.4.5.6", "$JS.ACK.ORCA.orca-actions.1.2.3.4.5.6", "_INBOX.tenant-team-b.x",
-		// Orca's state bucket: consumer positions and the ledger of actions run.
+		// Orca's state bucket: consumer positions, ledgers, admission records.
 		"$JS.API.STREAM.INFO.KV_ORCA_STATE", "$JS.API.STREAM.CREATE.KV_ORCA_STATE",
 		"$KV.ORCA_STATE.position.orca-dispatcher", "$KV.ORCA_STATE.ledger.actions.x",
 		"$JS.API.DIRECT.GET.KV_ORCA_STATE.$KV.ORCA_STATE.ledger.actions.x",
+		"$KV.ORCA_STATE.ledger.pods.x", "$KV.ORCA_STATE.records.admission.slots.x",
+		// A forbidden start is the dispatcher's to report.
+		"orca.task.forbidden.team-a.build",
 	)
 	for _, subject := range []string{
 		"orca.task.*.team-b.>", "orca.task.>", "orca.ignited.team-a.>", "orca.ignited.>", "orca.deadletter.>",

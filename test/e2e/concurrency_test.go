@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -14,10 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/sirocco-cloud/orca/internal/admission"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
 	"github.com/sirocco-cloud/orca/internal/bus"
 	"github.com/sirocco-cloud/orca/internal/dispatcher"
@@ -360,4 +363,164 @@ func TestReplaceDeletesTheRunningPodAndReportsItReplaced(t *testing.T) {
 	require.NoError(t, err, "the replaced Pod is deleted")
 	assert.Equal(t, []string{p2.Name}, running(t, ns, "latest"))
 	assert.NotEmpty(t, taskEvents(t, ns, "latest")[dispatcher.ReasonReplacing])
+}
+
+// A run holds one slot of its Task across its attempts: a retried attempt
+// starts in its run's slot when it is due, before the starts that wait, and
+// without waiting for slot repair to free the slot of the failed attempt.
+func TestARetriedRunKeepsItsSlot(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("single", "  parallelism: 1\n  retry:\n    limit: 2\n    backoff: {duration: 0s}\n"))
+	cap := watchCap(t, ns, "single")
+	created := creations(t, ns, "single")
+	startDispatcher(t, srv.URL(), dispatcher.Options{}) // slot repair after a minute
+	startWatcher(t, srv.URL())
+
+	fire(t, srv.URL(), ns, "go", "k-1", "")
+	first := waitExists(t, podOf(ns, "single", "k-1"))
+	fire(t, srv.URL(), ns, "go", "k-2", "")
+	consumerSettled(t, srv.URL())
+	require.NoError(t, kubelet().End(t.Context(), key(first), 1, "boom"))
+	second := waitExists(t, client.ObjectKey{Namespace: ns, Name: dispatcher.AttemptPodName("single", "e2e-test", "k-1", 2)})
+	assert.Equal(t, "2", second.Annotations[orcav1.AnnotationAttempt])
+	assert.Equal(t, []string{second.Name}, running(t, ns, "single"), "k-2 still waits")
+
+	require.NoError(t, kubelet().Succeed(t.Context(), key(second), "ok"))
+	next := waitExists(t, podOf(ns, "single", "k-2"))
+	require.NoError(t, kubelet().Succeed(t.Context(), key(next), "ok"))
+	waitTask(t, ns, "single", func(tk *orcav1.Task) bool { return len(tk.Status.History) == 3 })
+	consumerSettled(t, srv.URL())
+
+	assert.Equal(t, []string{"k-1", "k-1", "k-2"}, created(), "the retry went before the waiting start")
+	assert.Len(t, taskPods(t, ns, "single"), 3)
+	assert.LessOrEqual(t, cap.most(), 1)
+}
+
+// A Pod that a later start replaced ends its run: spec.retry does not try it
+// again (its retry would replace the Pod that replaced it).
+func TestAReplacedRunIsNotRetried(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("newest", "  concurrencyPolicy: Replace\n  retry:\n    limit: 2\n    backoff: {duration: 0s}\n"))
+	startDispatcher(t, srv.URL(), dispatcher.Options{})
+	startWatcher(t, srv.URL())
+	outcomes := subscribe(t, srv.URL(), "orca.task.*."+ns+".newest")
+
+	fire(t, srv.URL(), ns, "go", "n-1", "")
+	p1 := waitExists(t, podOf(ns, "newest", "n-1"))
+	require.NoError(t, kubelet().Start(t.Context(), key(p1)))
+	fire(t, srv.URL(), ns, "go", "n-2", "")
+	p2 := waitExists(t, podOf(ns, "newest", "n-2"))
+
+	var r bus.TaskResult
+	msg := nextEvent(t, outcomes, &r)
+	assert.Equal(t, "orca.task.failed."+ns+".newest", msg.Subject, "the replaced run ends")
+	assert.Equal(t, p1.Name, r.Pod)
+	assert.Equal(t, "Replaced", r.Reason)
+	err := testenv.Eventually(t.Context(), 10*time.Second, func(ctx context.Context) (bool, error) {
+		var gone corev1.Pod
+		return env.Client.Get(ctx, key(p1), &gone) != nil, nil
+	})
+	require.NoError(t, err, "the replaced Pod is deleted")
+	consumerSettled(t, srv.URL())
+	assert.Equal(t, []string{p2.Name}, running(t, ns, "newest"), "nothing replaced the replacer")
+	assert.Len(t, taskPods(t, ns, "newest"), 1)
+}
+
+// A trigger that comes back after its start ran (a redelivery, a replay) is a
+// duplicate for a limited Task too: it neither waits for a slot (and then holds
+// one that nothing frees), nor is forbidden, nor replaces a running Pod.
+func TestAReplayedStartThatRanTakesNoSlot(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("queued", "  parallelism: 1\n"))
+	apply(t, ns, limitedTask("latest", "  concurrencyPolicy: Replace\n"))
+	apply(t, ns, limitedTask("exclusive", "  concurrencyPolicy: Forbid\n"))
+	tasks := []string{"queued", "latest", "exclusive"}
+	startDispatcher(t, srv.URL(), dispatcher.Options{}) // slot repair after a minute
+	startWatcher(t, srv.URL())
+	forbidden := subscribe(t, srv.URL(), bus.SubjectTaskForbidden+".>")
+
+	fire(t, srv.URL(), ns, "go", "d-1", "")
+	for _, task := range tasks {
+		p := waitExists(t, podOf(ns, task, "d-1"))
+		require.NoError(t, kubelet().Succeed(t.Context(), key(p), "ok"))
+		waitFinalizerGone(t, p)
+	}
+	fire(t, srv.URL(), ns, "go", "d-2", "")
+	for _, task := range tasks {
+		p := waitExists(t, podOf(ns, task, "d-2"))
+		require.NoError(t, kubelet().Start(t.Context(), key(p)))
+	}
+	consumerSettled(t, srv.URL())
+
+	// d-1 comes back while d-2 runs: nothing happens.
+	fireFrom(t, srv.URL(), ns, "go", "e2e-test", "d-1", "", "replayed d-1")
+	consumerSettled(t, srv.URL())
+	_, err := forbidden.NextMsg(500 * time.Millisecond)
+	assert.ErrorIs(t, err, nats.ErrTimeout, "a start that ran is not reported forbidden")
+	for _, task := range tasks {
+		assert.Equal(t, []string{podOf(ns, task, "d-2").Name}, running(t, ns, task), "%s: d-2 runs on", task)
+	}
+
+	// d-2 ends, but latest's: d-3 starts at once in the slot that d-1's replay
+	// did not take, and replaces latest's d-2, which still holds its slot.
+	for _, task := range []string{"queued", "exclusive"} {
+		require.NoError(t, kubelet().Succeed(t.Context(), podOf(ns, task, "d-2"), "ok"))
+	}
+	fire(t, srv.URL(), ns, "go", "d-3", "")
+	for _, task := range tasks {
+		waitExists(t, podOf(ns, task, "d-3"))
+	}
+	gone(t, podOf(ns, "latest", "d-2"))
+	for _, task := range tasks {
+		assert.Equal(t, []string{podOf(ns, task, "d-3").Name}, running(t, ns, task), task)
+	}
+}
+
+// Two dispatchers may create the Pods of the same promoted starts at once: the
+// one that finds the stored start gone (the other created the Pod, marked it and
+// deleted the start) must not free the slot of that running Pod.
+func TestAPromotedStartWhosePodAnotherDispatcherMadeKeepsItsSlot(t *testing.T) {
+	srv := startNATS(t)
+	ns := namespace(t)
+	apply(t, ns, limitedTask("single", "  parallelism: 1\n"))
+	first := startDispatcher(t, srv.URL(), dispatcher.Options{})
+	startWatcher(t, srv.URL())
+	fire(t, srv.URL(), ns, "go", "p-1", "")
+	p1 := waitExists(t, podOf(ns, "single", "p-1"))
+	fire(t, srv.URL(), ns, "go", "p-2", "")
+	consumerSettled(t, srv.URL())
+	first.stop()
+
+	// What the second dispatcher sees: p-1 ended and freed its slot, p-2 was
+	// promoted into it (Queued), while the first dispatcher created p-2's Pod and
+	// deleted its stored start (its mark of p-2 as created not seen yet).
+	var task orcav1.Task
+	require.NoError(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "single"}, &task))
+	p2 := p1.DeepCopy()
+	p2.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: podOf(ns, "single", "p-2").Name, Labels: p1.Labels,
+		Annotations: maps.Clone(p1.Annotations), OwnerReferences: p1.OwnerReferences, Finalizers: p1.Finalizers}
+	p2.Annotations[orcav1.AnnotationEventID], p2.Annotations[orcav1.AnnotationRun] = "p-2", "p-2"
+	p2.Status = corev1.PodStatus{}
+	require.NoError(t, env.Client.Create(t.Context(), p2))
+	require.NoError(t, kubelet().Succeed(t.Context(), key(p1), "ok"))
+	waitFinalizerGone(t, p1)
+	b, err := bus.Connect(t.Context(), bus.Options{URLs: []string{srv.URL()}, Name: t.Name()})
+	require.NoError(t, err)
+	defer b.Close()
+	records := b.Records(dispatcher.RecordsAdmission)
+	uid := string(task.UID)
+	require.NoError(t, records.Delete(t.Context(), "start."+uid+"."+p2.Name))
+	state, err := json.Marshal(admission.State{Task: ns + "/single", Holders: []admission.Holder{{Pod: p2.Name, Since: time.Now(), Queued: true}}})
+	require.NoError(t, err)
+	require.NoError(t, records.Put(t.Context(), "slots."+uid, state))
+
+	startDispatcher(t, srv.URL(), dispatcher.Options{})
+	fire(t, srv.URL(), ns, "go", "p-3", "")
+	consumerSettled(t, srv.URL())
+	assert.Equal(t, []string{p2.Name}, running(t, ns, "single"), "p-3 waits for p-2's slot")
+	require.NoError(t, kubelet().Succeed(t.Context(), key(*p2), "ok"))
+	waitExists(t, podOf(ns, "single", "p-3"))
 }

@@ -71,7 +71,7 @@ func startDispatcher(t *testing.T, natsURL string, o dispatcher.Options) *servic
 
 func startWatcher(t *testing.T, natsURL string) *service {
 	return startService(t, natsURL, "watcher", func(ctx context.Context, mgr manager.Manager, b *bus.Bus) error {
-		return watcher.Setup(ctx, mgr, b, watcher.Options{})
+		return watcher.Setup(ctx, mgr, b, watcher.Options{RemovalGrace: time.Second})
 	})
 }
 

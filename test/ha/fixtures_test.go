@@ -46,6 +46,8 @@ metadata:
 spec:
   startOnIgnition: [%s]
   successActions: [hook]
+  # The test looks at every run's Pod afterwards.
+  successfulRunsHistoryLimit: 1000000
   template:
     spec:
       containers:

@@ -62,6 +62,12 @@ func TestMakeRunRunsTheExamplesInASandbox(t *testing.T) {
 	assert.Contains(t, stderr.String(), "images are not pulled", "the agent says so once")
 	assert.NotContains(t, stderr.String(), "Starting EventSource", "controller-runtime's start-up lines are debug")
 
+	// The diamond ran: merge once, when shout and count had both succeeded.
+	s.waitSucceeded(t, "merge", 1)
+	merge := s.lastPod(t, "merge")
+	assert.Contains(t, s.kubectl(t, "logs", merge),
+		`inputs: {"count":{"result":"succeeded","message":"3 words"},"shout":{"result":"succeeded","message":"TWO BRANCHES MEET"}}`)
+
 	// The web view serves its page behind the token it printed.
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)

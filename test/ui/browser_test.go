@@ -197,6 +197,7 @@ func runOrca(t *testing.T, ns string) string {
 			App: app.Options{
 				Kubeconfig: env.KubeconfigPath, Namespaces: []string{ns},
 				MetricsAddr: "0", ProbeAddr: "0", LogFormat: "text",
+				ReuseControllerNames: true, // each test runs Orca
 			},
 			StateDir:       state,
 			NATSPort:       -1,

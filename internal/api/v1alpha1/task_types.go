@@ -6,6 +6,8 @@ import (
 )
 
 // TaskSpec says what a Task runs and what starts it.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.startWhen) || ((!has(self.startOnSuccess) || size(self.startOnSuccess) == 0) && (!has(self.startOnFailure) || size(self.startOnFailure) == 0))",message="startWhen cannot be combined with startOnSuccess or startOnFailure: name those Tasks in the condition"
 type TaskSpec struct {
 	// Description is free text.
 	// +optional
@@ -42,6 +44,12 @@ type TaskSpec struct {
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	FailureActions []ObjectName `json:"failureActions,omitempty"`
+
+	// StartWhen starts the Task when a condition over the results of other Tasks
+	// in the same run holds (a join), and skips it in the run when the condition
+	// is false.
+	// +optional
+	StartWhen *StartWhen `json:"startWhen,omitempty"`
 
 	// Template is the Pod run to completion each time the Task starts. Its container
 	// names are checked at apply time too (see hack/taskcrd, which also drops the
@@ -123,6 +131,10 @@ type TaskStatus struct {
 	// ObservedGeneration is the generation of the spec this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Join shows the runs waiting on the startWhen condition.
+	// +optional
+	Join *JoinStatus `json:"join,omitempty"`
 
 	// Conditions explain problems starting the Task's Pods.
 	// +optional

@@ -26,6 +26,15 @@ const (
 	// each with AnnotationReplacedBy, so that its failure's reason is Replaced.
 	AnnotationReplaces   = "orca.sirocco.cloud/replaces"
 	AnnotationReplacedBy = "orca.sirocco.cloud/replaced-by"
+	// AnnotationTraceParent and AnnotationTraceState are the W3C trace context of
+	// the span that created the Pod: the span of its end is its child.
+	AnnotationTraceParent = "orca.sirocco.cloud/traceparent"
+	AnnotationTraceState  = "orca.sirocco.cloud/tracestate"
+	// AnnotationRunTraceParent and AnnotationRunTraceState are the W3C trace
+	// context of the run (the ignition's), which the Pod's completion event
+	// carries on.
+	AnnotationRunTraceParent = "orca.sirocco.cloud/run-traceparent"
+	AnnotationRunTraceState  = "orca.sirocco.cloud/run-tracestate"
 
 	// FinalizerCompletion keeps an Orca Pod until its completion event is stored.
 	FinalizerCompletion = "orca.sirocco.cloud/completion"
@@ -36,4 +45,13 @@ const (
 	EnvData = "ORCA_DATA"
 	// EnvRun is the run id of the chain the Pod belongs to.
 	EnvRun = "ORCA_RUN"
+	// EnvTraceParent and EnvTraceState are the W3C trace context of the span that
+	// created the Pod, under the names OpenTelemetry gives them in a process's
+	// environment, so that the Pod's own spans continue the run's trace.
+	EnvTraceParent = "TRACEPARENT"
+	EnvTraceState  = "TRACESTATE"
 )
+
+// EnvInputs is the results of the Tasks a join's condition names, as JSON: the
+// Pods of a Task with startWhen get it.
+const EnvInputs = "ORCA_INPUTS"

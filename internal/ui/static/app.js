@@ -73,7 +73,7 @@ function drawGraph() {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
 
   const defs = el("svg:defs");
-  for (const [id, color] of [["ignition", "#8a94a6"], ["success", "#2e7d32"], ["failure", "#c62828"]]) {
+  for (const [id, color] of [["ignition", "#8a94a6"], ["success", "#2e7d32"], ["failure", "#c62828"], ["condition", "#5b6678"], ["join", "#5b6678"]]) {
     defs.append(el("svg:marker", { id: "arrow-" + id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
       el("svg:path", { d: "M0,0 L10,5 L0,10 z", fill: color })));
   }
@@ -104,9 +104,12 @@ function drawGraph() {
       d = `M${sx},${sy} C${sx + c},${sy} ${tx - c},${ty} ${tx},${ty}`;
       lx = (sx + tx) / 2; ly = (sy + ty) / 2 - 6;
     }
-    edges.append(el("svg:path", { d, class: `edge ${e.kind}`, "marker-end": `url(#arrow-${e.kind})`, "data-from": e.from, "data-to": e.to, "data-kind": e.kind }));
-    if (e.kind !== "ignition") {
-      edges.append(el("svg:text", { x: lx, y: ly, "text-anchor": "middle", class: `edge-label ${e.kind}` }, e.kind === "success" ? "on success" : "on failure"));
+    // A condition edge reads one part of a Task's result: a failure is drawn as one.
+    const look = e.kind === "condition" && e.label === "failed" ? "failure" : e.kind;
+    edges.append(el("svg:path", { d, class: `edge ${look}`, "marker-end": `url(#arrow-${look})`, "data-from": e.from, "data-to": e.to, "data-kind": e.kind }));
+    const label = { success: "on success", failure: "on failure", condition: e.label }[e.kind];
+    if (label) {
+      edges.append(el("svg:text", { x: lx, y: ly, "text-anchor": "middle", class: `edge-label ${look}` }, label));
     }
   }
   svg.append(edges);
@@ -115,11 +118,15 @@ function drawGraph() {
   for (const n of nodes) {
     const p = pos[n.id];
     const round = n.kind === "ignitor" || n.kind === "ignition" ? NODE_H / 2 : 7;
-    // A join (an AND/OR of other Tasks' results, to come) would be one more kind here.
+    // A join (a Task's startWhen condition) is a diamond with its operator.
+    const shape = n.kind === "join"
+      ? el("svg:polygon", { points: `${NODE_W / 2},0 ${NODE_W},${NODE_H / 2} ${NODE_W / 2},${NODE_H} 0,${NODE_H / 2}` })
+      : el("svg:rect", { width: NODE_W, height: NODE_H, rx: round, ry: round });
+    const title = n.kind === "join" ? (n.op === "CEL" || n.op === "invalid" ? n.condition : n.op) : n.name;
     const grp = el("svg:g", { class: `node ${n.kind}`, "data-name": n.name, "data-kind": n.kind, transform: `translate(${p.x},${p.y})`, tabindex: 0 },
       el("svg:title", {}, titleOf(n)),
-      el("svg:rect", { width: NODE_W, height: NODE_H, rx: round, ry: round }),
-      el("svg:text", { class: "name", x: NODE_W / 2, y: 19, "text-anchor": "middle" }, clip(n.name, 20)),
+      shape,
+      el("svg:text", { class: "name", x: NODE_W / 2, y: n.kind === "join" ? 27 : 19, "text-anchor": "middle" }, clip(title, n.kind === "join" ? 16 : 20)),
       el("svg:text", { class: "sub", x: NODE_W / 2, y: 35, "text-anchor": "middle" }, ""));
     grp.addEventListener("click", () => nodeClicked(n));
     layer.append(grp);
@@ -133,6 +140,7 @@ function titleOf(n) {
     case "ignitor": return `Ignitor ${n.name} (${n.scheduled}): click to fire it`;
     case "ignition": return `ignition ${n.name}, fired from outside (no Ignitor): click to fire it`;
     case "missing": return `${n.name}: named by a Task, but no such Task exists`;
+    case "join": return `${n.name} starts when ${n.condition}${n.op === "invalid" ? " (does not compile)" : ""}`;
     default: return `Task ${n.name}`;
   }
 }
@@ -151,6 +159,7 @@ function paintTasks() {
     }
     if (kind === "ignition") { sub.textContent = "fired from outside"; continue; }
     if (kind === "missing") { sub.textContent = "no such Task"; continue; }
+    if (kind === "join") continue;
     const t = state.tasks[name];
     if (!t) { grp.removeAttribute("data-state"); sub.textContent = "idle"; continue; }
     grp.setAttribute("data-state", t.state);
@@ -160,6 +169,7 @@ function paintTasks() {
 }
 
 function nodeClicked(n) {
+  if (n.kind === "join") return;
   if (n.kind === "ignitor" || n.kind === "ignition") {
     $("fire-ignition").value = n.name;
     $("fire-data").focus();
@@ -230,7 +240,8 @@ function drawTimeline(run) {
     const from = s.triggered ? Date.parse(s.triggered) : at;
     const name = el("td", {}, s.name);
     if (s.attempt > 1) name.append(el("span", { class: "retry", title: "this Task ran again in this run" }, `retry ${s.attempt - 1}`));
-    const msg = s.kind === "ignited" ? s.data : s.kind === "deadletter" ? s.deadLetterReason : [s.reason, s.message].filter(Boolean).join(": ");
+    const retry = s.kind === "retrying" && s.retryAt ? `attempt ${s.attempt + 1} at ${s.retryAt}` : "";
+    const msg = s.kind === "ignited" ? s.data : s.kind === "deadletter" ? s.deadLetterReason : [s.reason, s.message, retry].filter(Boolean).join(": ");
     const pod = s.startedAt && s.finishedAt ? `container from ${s.startedAt} to ${s.finishedAt}` : "";
     return el("tr", { "data-kind": s.kind, "data-name": s.name },
       el("td", { title: s.time }, offset(at - start)),
@@ -238,7 +249,7 @@ function drawTimeline(run) {
       name,
       el("td", { class: "mono", title: pod }, s.pod || ""),
       el("td", { title: "from the event that started it to its end" }, s.triggered ? took(at - from) : ""),
-      el("td", {}, s.kind === "succeeded" || s.kind === "failed" ? String(s.exitCode) : ""),
+      el("td", {}, s.kind === "succeeded" || s.kind === "failed" || s.kind === "retrying" ? String(s.exitCode) : ""),
       el("td", { class: "message" }, msg || ""),
       el("td", { class: "bars" }, bar(s.kind, from, at)));
   });
