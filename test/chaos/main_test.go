@@ -15,20 +15,22 @@ import (
 
 // The suite's flags; `make chaos CHAOS_FLAGS="-n=200 -seed=7"` passes them.
 var (
-	flagN               = flag.Int("n", 1000, "ignitions to fire")
-	flagSeed            = flag.Uint64("seed", 0, "seed of the data and the fault plan; 0 draws one (printed)")
-	flagDuration        = flag.Duration("duration", 2*time.Minute, "how long the firing and the service kills last")
-	flagKillEvery       = flag.Duration("kill-every", 4*time.Second, "mean time between two SIGKILLs of a service")
-	flagNATSRestarts    = flag.Int("nats-restarts", 2, "times the nats-server is killed and started again on its store")
-	flagRefusal         = flag.Duration("refusal", 2*time.Minute, "how long Pod creates of two Tasks are refused (well past the old 81s retry budget, kills and restarts included)")
-	flagGrace           = flag.Duration("consumer-grace", 20*time.Second, "how long a service whose consumer was deleted is spared from kills to make it again by itself (then the suite restarts it)")
-	flagQuiet           = flag.Duration("quiet", 15*time.Second, "no Pod change for this long (and idle consumers) means quiet")
-	flagQuietTimeout    = flag.Duration("quiet-timeout", 3*time.Minute, "give up waiting for quiet after this long, then check anyway")
-	flagReplicas        = flag.Int("replicas", 1, "processes of each service (HA mode: 2)")
-	flagNATSNodes       = flag.Int("nats-nodes", 1, "nats-servers, clustered when more than one (HA mode: 3, the stream R3)")
-	flagLeaderKillEvery = flag.Duration("leader-kill-every", 30*time.Second, "with several replicas, mean time between two SIGKILLs of the scheduler's leader, and of the watcher's")
-	flagKeep            = flag.Bool("keep", false, "keep the work folder (logs, etcd, NATS store) even when the suite passes")
+	flagN            = flag.Int("n", 1000, "ignitions to fire")
+	flagSeed         = flag.Uint64("seed", 0, "seed of the data and the fault plan; 0 draws one (printed)")
+	flagDuration     = flag.Duration("duration", 2*time.Minute, "how long the firing and the service kills last")
+	flagKillEvery    = flag.Duration("kill-every", 4*time.Second, "mean time between two SIGKILLs of a service")
+	flagNATSRestarts = flag.Int("nats-restarts", 2, "times the nats-server is killed and started again on its store")
+	flagRefusal      = flag.Duration("refusal", 2*time.Minute, "how long Pod creates of two Tasks are refused (well past the old 81s retry budget, kills and restarts included)")
+	flagGrace        = flag.Duration("consumer-grace", 20*time.Second, "how long a service whose consumer was deleted is spared from kills to make it again by itself (then the suite restarts it)")
+	flagQuiet        = flag.Duration("quiet", 15*time.Second, "no Pod change for this long (and idle consumers) means quiet")
+	flagQuietTimeout = flag.Duration("quiet-timeout", 3*time.Minute, "give up waiting for quiet after this long, then check anyway")
+	flagReplicas     = flag.Int("replicas", 1, "processes of each service (HA mode: 2)")
+	flagNATSNodes    = flag.Int("nats-nodes", 1, "nats-servers, clustered when more than one (HA mode: 3, the stream R3)")
+	flagKeep         = flag.Bool("keep", false, "keep the work folder (logs, etcd, NATS store) even when the suite passes")
 )
+
+// flagLeaderKillEvery paces the HA mode's kills of the leaders.
+var flagLeaderKillEvery = flag.Duration("leader-kill-every", 30*time.Second, "with several replicas, mean time between two SIGKILLs of the scheduler's leader, and of the watcher's")
 
 // figures is the suite's last line, printed after the tests ran.
 var figures string
