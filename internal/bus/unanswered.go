@@ -11,12 +11,13 @@ import (
 
 // unanswered reports whether a JetStream API call may succeed when tried again:
 // it timed out or found no responder (a NATS server restarting, the connection
-// reconnecting, a cluster electing the stream's leader), or JetStream said it is
-// not available yet.
+// reconnecting, a cluster electing the stream's leader), JetStream said it is
+// not available yet, or the server failed on its side (a 500, such as a store
+// file of a consumer deleted a moment before).
 func unanswered(err error) bool {
 	var api *jetstream.APIError
 	if errors.As(err, &api) {
-		return api.Code == 503 || api.Code == 504 || api.Code == 408
+		return api.Code == 500 || api.Code == 503 || api.Code == 504 || api.Code == 408
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrConnectionReconnecting) ||
