@@ -2,12 +2,9 @@ package bus
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -30,10 +27,7 @@ func (b *Bus) Counters(name string) *Counters {
 }
 
 // key hashes the parts, which may hold any character, into one key.
-func (c *Counters) key(parts []string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return c.prefix + hex.EncodeToString(sum[:16])
-}
+func (c *Counters) key(parts []string) string { return hashedKey(c.prefix, parts) }
 
 // Update sets the counter of parts to change(its current value), 0 when it was
 // never set, and returns the values before and after. When another writer changed

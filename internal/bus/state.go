@@ -95,9 +95,13 @@ func (b *Bus) Ledger(name string) *Ledger {
 }
 
 // key hashes the parts, which may hold any character, into one key.
-func (l *Ledger) key(parts []string) string {
+func (l *Ledger) key(parts []string) string { return hashedKey(l.prefix, parts) }
+
+// hashedKey returns prefix and a hash of the parts: a key of the state bucket
+// for parts that may hold any character.
+func hashedKey(prefix string, parts []string) string {
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return l.prefix + hex.EncodeToString(sum[:16])
+	return prefix + hex.EncodeToString(sum[:16])
 }
 
 // Done reports whether the entry of parts was recorded.
