@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/sirocco-cloud/orca/internal/admission"
 	orcav1 "github.com/sirocco-cloud/orca/internal/api/v1alpha1"
@@ -143,29 +142,6 @@ func waitExists(t *testing.T, key client.ObjectKey) corev1.Pod {
 	return pod
 }
 
-// metric returns the value of a counter of the process's registry (every
-// service of these tests runs in it).
-func metric(t *testing.T, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	require.NoError(t, err)
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue next
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 // taskEvents returns the Events recorded about a Task, by reason.
 func taskEvents(t *testing.T, ns, task string) map[string][]eventsv1.Event {
 	t.Helper()
@@ -286,7 +262,7 @@ func TestForbidSkipsAStartVisibly(t *testing.T) {
 	forbidden, err := nc.SubscribeSync(bus.SubjectTaskForbidden + ".>")
 	require.NoError(t, err)
 	require.NoError(t, nc.Flush())
-	before := metric(t, "orca_dispatcher_limited_starts_total", map[string]string{"outcome": "forbidden"})
+	before := counterValue(t, "orca_dispatcher_limited_starts_total", map[string]string{"outcome": "forbidden"})
 
 	fire(t, srv.URL(), ns, "go", "f-1", "")
 	p1 := waitExists(t, podOf(ns, "exclusive", "f-1"))
@@ -305,7 +281,7 @@ func TestForbidSkipsAStartVisibly(t *testing.T) {
 	assert.Equal(t, "go", f.Initiator)
 	assert.Equal(t, "f-2", f.TriggerID)
 	err = testenv.Eventually(t.Context(), 10*time.Second, func(context.Context) (bool, error) {
-		return metric(t, "orca_dispatcher_limited_starts_total", map[string]string{"outcome": "forbidden"}) == before+1, nil
+		return counterValue(t, "orca_dispatcher_limited_starts_total", map[string]string{"outcome": "forbidden"}) == before+1, nil
 	})
 	require.NoError(t, err, "the metric counts it")
 	err = testenv.Eventually(t.Context(), 10*time.Second, func(context.Context) (bool, error) {
